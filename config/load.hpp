@@ -1,0 +1,58 @@
+#pragma once
+// Loads the TOML configuration of DESIGN.md §4 into the plain structs of config.hpp and
+// validates every key: types, ranges, enums, addresses, durations, cross-key rules, and
+// unknown keys (a typo must never silently disable a check). All validation errors of a
+// file are returned at once, each with file, line, column, key, expected and found; a TOML
+// syntax error (toml++ stops at the first one) is returned alone with toml++'s position.
+// Never throws for bad input and never aborts; toml++ is used only in load.cpp.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace hopscope::config {
+
+struct ConfigError {
+  std::string file;
+  std::uint32_t line = 0;    // 1-based; 0 when the error has no position (a missing key)
+  std::uint32_t column = 0;  // 1-based
+  std::string key;           // dotted path, e.g. "relay.timeouts.command", "hops[1].address"
+  std::string expected;
+  std::string found;
+  std::string message;  // anything else: a hint ("did you mean 'command'?"), a syntax error
+};
+
+// "FILE:LINE:COLUMN: key 'relay.timeouts.command': expected a duration like 30s, 5m, 250ms,
+// 2h; found \"5 minutes\"". Parts that are empty are left out.
+[[nodiscard]] std::string format_error(const ConfigError& error);
+
+// Which keys a subcommand requires. `relay` needs relay.listen, and relay.upstream unless
+// relay.transparent is not "off"; `check` and `probe` need nothing beyond valid values.
+enum class Purpose { check, relay, probe };
+
+struct LoadResult {
+  std::optional<Config> config;     // set exactly when errors is empty
+  std::vector<ConfigError> errors;  // in file order; errors without a position come last
+};
+
+// Outcomes: a Config; or errors for an unreadable file, a TOML syntax error (one error), or
+// every validation error of the file.
+[[nodiscard]] LoadResult load_file(const std::string& path, Purpose purpose);
+[[nodiscard]] LoadResult load_string(std::string_view toml_text, const std::string& source_name,
+                                     Purpose purpose);
+
+// The keys `purpose` requires that `config` lacks, as errors without a position. For a
+// caller that applies command-line overrides (--listen, --upstream) after loading with
+// Purpose::check; load_* already applies it.
+[[nodiscard]] std::vector<ConfigError> check_required(const Config& config, Purpose purpose,
+                                                      const std::string& source_name);
+
+// The finding ids accepted as [policy.severity] keys (DESIGN.md §6), in that table's order.
+[[nodiscard]] std::span<const std::string_view> known_finding_ids();
+
+}  // namespace hopscope::config

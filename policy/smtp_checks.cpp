@@ -1,0 +1,295 @@
+#include "policy/smtp_checks.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "policy/certificate_checks.hpp"
+#include "policy/remedies.hpp"
+#include "policy/signatures.hpp"
+#include "policy/transcript.hpp"
+#include "proxy/printable.hpp"
+
+namespace hopscope::policy {
+namespace {
+
+// Leg names (DESIGN.md §5); std::string because FindingList keys on them.
+constexpr const char* downstream = "downstream";
+constexpr const char* upstream = "upstream";
+
+std::string quote(const std::string& line) {
+  return "\"" + printable(line, 300) + "\"";
+}
+
+std::string reply_text(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) {
+    out += out.empty() ? "" : " / ";
+    out += quote(l);
+  }
+  return out.empty() ? "(no reply)" : out;
+}
+
+bool offers_starttls(const ReplyFacts& reply) {
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    if (capability_keyword(reply.lines[i]) == "STARTTLS") {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_starttls(const std::string& command) {
+  std::string c = command;
+  while (!c.empty() && c.back() == ' ') {
+    c.pop_back();
+  }
+  return command_verb(c) == "STARTTLS" && c.size() == 8;
+}
+
+void check_banner(const SessionFacts& facts, FindingList& out) {
+  const auto& banner = facts.upstream.banner;
+  if (banner && !banner->lines.empty() && is_masked_banner(banner->lines.front())) {
+    out.add(FindingId::banner_masked, upstream,
+            "upstream's banner is masked with asterisks: a firewall inspects SMTP on this path",
+            "banner " + quote(banner->lines.front()));
+  }
+}
+
+// PIX MailGuard: EHLO refused, HELO accepted (field-facts §1.2).
+bool check_ehlo_rejected(const SessionFacts& facts, FindingList& out) {
+  const auto& ehlo = facts.upstream.ehlo_reply;
+  if (!ehlo || !is_ehlo_refused(*ehlo)) {
+    return false;
+  }
+  std::string evidence =
+      printable(facts.downstream.helo, 200) + " answered " + reply_text(ehlo->lines);
+  bool fell_back = false;
+  for (const auto& cmd : facts.downstream.helo_commands) {
+    if (command_verb(cmd) == "HELO") {
+      evidence += "; then " + quote(cmd);
+      fell_back = true;
+      break;
+    }
+  }
+  if (facts.upstream.helo_reply) {
+    evidence += " answered " + reply_text(facts.upstream.helo_reply->lines);
+  }
+  out.add(FindingId::ehlo_rejected, upstream,
+          std::string("upstream refused EHLO") +
+              (fell_back ? " and the sender fell back to HELO: only RFC 821 commands pass"
+                         : ": ESMTP (and so STARTTLS) is blocked on this path"),
+          evidence);
+  return true;
+}
+
+void check_starttls_exchange(const SessionFacts& facts, const std::vector<Exchange>& exchanges,
+                             FindingList& out) {
+  const bool offered = facts.upstream.starttls.offered ||
+                       (facts.upstream.ehlo_reply && offers_starttls(*facts.upstream.ehlo_reply));
+  const bool masked_in_ehlo =
+      facts.upstream.ehlo_reply && !masked_starttls_line(*facts.upstream.ehlo_reply).empty();
+  for (const auto& ex : exchanges) {
+    if (ex.after_tls) {
+      break;
+    }
+    if (is_masked_command(ex.command) && ex.command.size() == 8) {
+      // The sender's STARTTLS was rewritten before it reached hopscope: the device sits on the
+      // sender's side of hopscope (Cisco TAC 113423).
+      out.add(FindingId::starttls_masked, downstream,
+              "the sender's STARTTLS reached hopscope as X's: a firewall between the sender and "
+              "hopscope inspects ESMTP",
+              "command " + quote(ex.command) + " answered " + reply_text(ex.reply));
+      continue;
+    }
+    if (!is_starttls(ex.command) || ex.code == 0 || ex.code < 400) {
+      continue;
+    }
+    if (is_unrecognised_command_reply(ex.code) && (offered || masked_in_ehlo)) {
+      // Offered, sent in clear as "STARTTLS", answered "not recognised": rewritten on the way.
+      out.add(FindingId::starttls_masked, upstream,
+              "the sender's STARTTLS was answered as an unknown command: a firewall upstream "
+              "rewrites it (ESMTP inspection)",
+              "command " + quote(ex.command) + " answered " + reply_text(ex.reply));
+    } else if (offered) {
+      out.add(FindingId::starttls_rejected, upstream,
+              "upstream offered STARTTLS but refused it: " + printable(ex.reply.front(), 200),
+              "command " + quote(ex.command) + " answered " + reply_text(ex.reply));
+    }
+  }
+}
+
+void check_not_used(const SessionFacts& facts, const config::PolicyConfig& policy,
+                    const std::vector<Exchange>& exchanges, FindingList& out) {
+  const auto& st = facts.downstream.starttls;
+  if (!policy.require_starttls || !st.offered || st.attempted) {
+    return;
+  }
+  constexpr std::array<std::string_view, 6> mail_verbs{"MAIL", "RCPT", "DATA",
+                                                       "BDAT", "AUTH", "<MESSAGE"};
+  for (const auto& ex : exchanges) {
+    if (ex.after_tls) {
+      break;
+    }
+    const auto verb = command_verb(ex.command);
+    if (std::find(mail_verbs.begin(), mail_verbs.end(), verb) != mail_verbs.end()) {
+      std::string offered_line = "STARTTLS";
+      if (facts.upstream.ehlo_reply) {
+        for (const auto& l : facts.upstream.ehlo_reply->lines) {
+          if (capability_keyword(l) == "STARTTLS") {
+            offered_line = l;
+          }
+        }
+      }
+      out.add(FindingId::starttls_not_used, downstream,
+              "STARTTLS was offered to the sender, which sent " + printable(verb, 20) + " in clear",
+              "offered " + quote(offered_line) + "; then in clear " + quote(ex.command) +
+                  " answered " + reply_text(ex.reply));
+      return;
+    }
+  }
+}
+
+void check_injection(const SessionFacts& facts, FindingList& out) {
+  const auto& client = facts.downstream.starttls.client_plaintext_after_starttls
+                           ? facts.downstream.starttls.client_plaintext_after_starttls
+                           : facts.upstream.starttls.client_plaintext_after_starttls;
+  if (client) {
+    out.add(FindingId::starttls_injection, downstream,
+            "the sender sent plaintext after STARTTLS, before TLS began",
+            std::to_string(client->bytes) +
+                " bytes after \"STARTTLS\" that are not a TLS "
+                "record: \"" +
+                printable(client->first_bytes, 256) + "\"");
+  }
+  if (const auto& server = facts.upstream.starttls.server_plaintext_after_220) {
+    out.add(FindingId::starttls_injection, upstream,
+            "upstream sent plaintext after its \"220\" to STARTTLS, before the ServerHello",
+            std::to_string(server->bytes) + " bytes after the 220 reply: \"" +
+                printable(server->first_bytes, 256) + "\"");
+  }
+}
+
+void check_ambiguous(const SessionFacts& facts, FindingList& out) {
+  for (const auto& m : facts.messages) {
+    if (m.ambiguous_end_of_data) {
+      out.add(FindingId::ambiguous_end_of_data, downstream,
+              "the sender's message content held a bare-LF end-of-data sequence",
+              "message from " + quote(m.mail_from) + ", bytes around it: \"" +
+                  printable(m.ambiguous_evidence, 200) + "\"");
+    }
+  }
+}
+
+}  // namespace
+
+void check_ehlo_reply(const ReplyFacts& ehlo_reply, const StartTlsFacts& starttls,
+                      const std::string& leg, const config::PolicyConfig& policy,
+                      FindingList& out) {
+  if (ehlo_reply.code != 250 || ehlo_reply.lines.empty()) {
+    return;
+  }
+  if (const auto masked = masked_starttls_line(ehlo_reply); !masked.empty()) {
+    out.add(FindingId::starttls_masked, leg,
+            display_leg(leg) + " masks STARTTLS in its EHLO reply (\"" + printable(masked, 40) +
+                "\"): a firewall's ESMTP inspection (Cisco ASA inspect esmtp without allow-tls)",
+            "EHLO reply line " + quote(masked) +
+                " (same length as STARTTLS); reply: " + reply_text(ehlo_reply.lines));
+    return;
+  }
+  if (policy.require_starttls && !starttls.offered && !offers_starttls(ehlo_reply)) {
+    out.add(FindingId::starttls_not_offered, leg, display_leg(leg) + " does not offer STARTTLS",
+            "EHLO reply: " + reply_text(ehlo_reply.lines));
+  }
+}
+
+void check_smtp(const SessionFacts& facts, const config::PolicyConfig& policy, FindingList& out) {
+  const auto exchanges = pair_exchanges(facts.transcript);
+  check_banner(facts, out);
+  const bool ehlo_rejected = check_ehlo_rejected(facts, out);
+  if (!ehlo_rejected && facts.upstream.ehlo_reply) {
+    check_ehlo_reply(*facts.upstream.ehlo_reply, facts.upstream.starttls, upstream, policy, out);
+  }
+  check_starttls_exchange(facts, exchanges, out);
+  check_not_used(facts, policy, exchanges, out);
+  check_injection(facts, out);
+  check_ambiguous(facts, out);
+}
+
+void check_remote_tls_errors(const SessionFacts& facts, FindingList& out) {
+  const auto exchanges = pair_exchanges(facts.transcript);
+  for (const auto& ex : exchanges) {
+    if (is_starttls(ex.command)) {
+      continue;  // the reply to STARTTLS itself is STARTTLS_REJECTED's evidence
+    }
+    for (const auto& line : ex.reply) {
+      if (!is_tls_required_refusal(line)) {
+        continue;
+      }
+      std::string because;
+      for (const auto id : {FindingId::starttls_masked, FindingId::starttls_not_offered,
+                            FindingId::ehlo_rejected, FindingId::starttls_rejected,
+                            FindingId::starttls_not_used, FindingId::tls_handshake_failed}) {
+        if (out.has(id)) {
+          because += because.empty() ? "" : ", ";
+          because += to_string(id);
+        }
+      }
+      std::string text = remedy(FindingId::remote_tls_error);
+      text += because.empty()
+                  ? " No other finding of this session explains it: the sender chose not to use "
+                    "STARTTLS, or a device between the sender and hopscope hid it; place "
+                    "hopscope next to the sender."
+                  : " Here it is explained by " + because + ": fix that and this goes away.";
+      out.add(FindingId::remote_tls_error, upstream,
+              "upstream refused mail for want of TLS: " + printable(line, 200),
+              (ex.command.empty() ? std::string("unsolicited reply") : quote(ex.command)) +
+                  " answered " + quote(line),
+              std::nullopt, text);
+    }
+  }
+}
+
+void check_sender_abandoned(const SessionFacts& facts, FindingList& out) {
+  const bool inspect = facts.downstream.tls.has_value();
+  const auto& tls = inspect ? facts.downstream.tls : facts.upstream.tls;
+  const auto& st = inspect ? facts.downstream.starttls : facts.upstream.starttls;
+  if (!tls || st.handshake != "ok" || !facts.downstream.closed_first || !facts.messages.empty()) {
+    return;
+  }
+  // Heuristic (documented in README of tests/data/policy): the TLS observer already drops the
+  // client's TLS 1.3 Finished and encrypted alerts of alert size, so 0 application records
+  // means "not one command". TLS 1.3 allows one more record, for a client certificate flight
+  // split into several records; any sender that talks sends EHLO and at least QUIT.
+  const bool tls13 = tls->version && *tls->version == "TLSv1.3";
+  const std::uint64_t allowed = tls13 ? 1 : 0;
+  if (tls->client_app_records > allowed) {
+    return;
+  }
+  std::string evidence = printable(tls->version.value_or("TLS"), 20) +
+                         " handshake completed; application-data records from the sender: " +
+                         std::to_string(tls->client_app_records) + " (" +
+                         std::to_string(tls->client_app_bytes) +
+                         " bytes); the sender closed the connection first";
+  if (!tls->server_certificates.empty()) {
+    evidence += "; server certificate " + describe_certificate(tls->server_certificates.front());
+  }
+  std::string text = remedy(FindingId::sender_abandoned_after_tls);
+  std::string certs;
+  for (const auto& f : out.items()) {
+    const auto name = to_string(f.id);
+    if (name.rfind("CERT_", 0) == 0) {
+      certs += certs.empty() ? "" : ", ";
+      certs += name;
+    }
+  }
+  if (!certs.empty()) {
+    text += " This session shows " + certs + ".";
+  }
+  out.add(FindingId::sender_abandoned_after_tls, downstream,
+          "the sender completed TLS and closed without a command (as Exchange Online does when "
+          "it rejects the certificate)",
+          evidence, std::nullopt, text);
+}
+
+}  // namespace hopscope::policy

@@ -1,0 +1,83 @@
+#include "policy/transcript.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <deque>
+#include <optional>
+
+namespace hopscope::policy {
+namespace {
+
+int reply_code(const std::string& line) {
+  if (line.size() < 3 || !std::all_of(line.begin(), line.begin() + 3, [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    return 0;
+  }
+  return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+}
+
+// RFC 5321 §4.2.1: "250-" continues a reply, "250 " (or a bare "250") ends it.
+bool is_last_line(const std::string& line) {
+  return line.size() <= 3 || line[3] != '-';
+}
+
+}  // namespace
+
+std::string command_verb(const std::string& line) {
+  std::string verb = line.substr(0, line.find(' '));
+  std::transform(verb.begin(), verb.end(), verb.begin(), [](char c) {
+    return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  });
+  return verb;
+}
+
+std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcript) {
+  std::vector<Exchange> out;
+  std::deque<std::size_t> pending;  // indexes into `out` awaiting a reply
+  bool after_tls = false;
+  bool content_expected = false;  // a 354 was seen: the content's own reply follows it
+  std::optional<std::size_t> open_reply;
+  for (const auto& e : transcript) {
+    if (e.dir == "tls") {
+      after_tls = true;
+      continue;
+    }
+    if (e.dir == "c>s") {
+      if (e.data_bytes) {
+        if (content_expected) {
+          content_expected = false;
+          out.push_back(Exchange{"<message content>", {}, 0, after_tls});
+          pending.push_back(out.size() - 1);
+        }
+        continue;
+      }
+      out.push_back(Exchange{e.line, {}, 0, after_tls});
+      pending.push_back(out.size() - 1);
+      continue;
+    }
+    if (e.dir != "s>c" || e.line.rfind("[hopscope]", 0) == 0) {
+      continue;
+    }
+    if (!open_reply) {
+      if (pending.empty()) {
+        out.push_back(Exchange{"", {}, 0, after_tls});  // banner or unsolicited reply
+        open_reply = out.size() - 1;
+      } else {
+        open_reply = pending.front();
+        pending.pop_front();
+      }
+      out[*open_reply].code = reply_code(e.line);
+    }
+    out[*open_reply].reply.push_back(e.line);
+    if (is_last_line(e.line)) {
+      if (out[*open_reply].code == 354) {
+        content_expected = true;
+      }
+      open_reply.reset();
+    }
+  }
+  return out;
+}
+
+}  // namespace hopscope::policy

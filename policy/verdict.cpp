@@ -1,0 +1,173 @@
+#include "policy/verdict.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "proxy/printable.hpp"
+
+namespace hopscope::policy {
+namespace {
+
+// Root causes before the symptoms they produce.
+constexpr std::array<FindingId, 27> priority{
+    FindingId::upstream_unreachable,
+    FindingId::cert_differs_from_hop,
+    FindingId::cert_self_signed,
+    FindingId::starttls_masked,
+    FindingId::ehlo_rejected,
+    FindingId::starttls_not_offered,
+    FindingId::starttls_rejected,
+    FindingId::tls_handshake_failed,
+    FindingId::starttls_injection,
+    FindingId::cert_name_mismatch,
+    FindingId::cert_pin_mismatch,
+    FindingId::cert_expired,
+    FindingId::cert_not_yet_valid,
+    FindingId::cert_untrusted,
+    FindingId::client_cert_name_mismatch,
+    FindingId::starttls_not_used,
+    FindingId::banner_masked,
+    FindingId::capabilities_differ_from_hop,
+    FindingId::client_cert_missing,
+    FindingId::sender_abandoned_after_tls,
+    FindingId::ambiguous_end_of_data,
+    FindingId::tls_protocol_weak,
+    FindingId::tls_cipher_weak,
+    FindingId::cert_key_weak,
+    FindingId::cert_signature_weak,
+    FindingId::cert_expiring_soon,
+    FindingId::remote_tls_error,
+};
+
+std::size_t priority_of(FindingId id) {
+  const auto* const it = std::find(priority.begin(), priority.end(), id);
+  return static_cast<std::size_t>(it - priority.begin());
+}
+
+std::string leg_name(const std::string& leg) {
+  if (leg.rfind("hop:", 0) == 0) {
+    return "hop \"" + leg.substr(4) + "\"";
+  }
+  if (leg == "downstream") {
+    return "the sender (downstream)";
+  }
+  return "hop \"" + leg + "\"";
+}
+
+const Finding* find(const std::vector<Finding>& findings, FindingId id, const std::string& leg) {
+  for (const auto& f : findings) {
+    if (f.id == id && f.leg == leg) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    out += out.empty() ? "" : ", ";
+    out += s;
+  }
+  return out;
+}
+
+// "hop "upstream" swaps the certificate: self-signed CN=x instead of mail.contoso.com".
+std::string swap_story(const SessionFacts& facts, const Finding& top,
+                       const std::vector<Finding>& findings) {
+  if (top.id != FindingId::cert_self_signed ||
+      find(findings, FindingId::cert_name_mismatch, top.leg) == nullptr || top.leg != "upstream" ||
+      !facts.upstream.tls || facts.upstream.tls->server_certificates.empty()) {
+    return {};
+  }
+  const auto& tls = *facts.upstream.tls;
+  const auto& leaf = tls.server_certificates.front();
+  const auto& expected = tls.verification.expected_names;
+  return leg_name(top.leg) + " swaps the certificate: self-signed " + printable(leaf.subject, 200) +
+         " instead of " +
+         (expected.empty() ? std::string("the expected certificate")
+                           : printable(join(expected), 200));
+}
+
+std::string clean_line(const SessionFacts& facts) {
+  const auto& st = facts.upstream.starttls;
+  const auto& tls = facts.downstream.tls ? facts.downstream.tls : facts.upstream.tls;
+  if (st.handshake != "ok" || !facts.upstream.tls) {
+    if (facts.upstream.banner || facts.upstream.ehlo_reply) {
+      return "clean: no TLS on this session (not required by policy)";
+    }
+    return "clean: nothing was exchanged";
+  }
+  const auto& up = *facts.upstream.tls;
+  std::string line = "clean: STARTTLS used, " + printable(tls->version.value_or("TLS"), 20);
+  if (tls->cipher) {
+    line += " " + printable(*tls->cipher, 80);
+  }
+  if (up.server_certificates.empty()) {
+    line += ", certificate not visible";
+    return line;
+  }
+  line += ", certificate " + printable(up.server_certificates.front().subject, 200);
+  if (up.verification.checked) {
+    line += up.verification.trusted ? " trusted" : " not trusted";
+  }
+  if (up.source == "probe") {
+    line += " (by side probe)";
+  }
+  return line;
+}
+
+}  // namespace
+
+std::string verdict(const SessionFacts& facts, const std::vector<Finding>& findings) {
+  if (facts.own_probe) {
+    return "own probe: a hopscope hop probe, not judged";
+  }
+  const Finding* top = nullptr;
+  std::vector<std::string> info;
+  for (const auto& f : findings) {
+    if (f.severity == Severity::info) {
+      info.emplace_back(to_string(f.id));
+      continue;
+    }
+    if (top == nullptr || rank(f.severity) > rank(top->severity) ||
+        (rank(f.severity) == rank(top->severity) && priority_of(f.id) < priority_of(top->id))) {
+      top = &f;
+    }
+  }
+  if (top == nullptr) {
+    auto line = clean_line(facts);
+    if (!info.empty()) {
+      line += "; info: " + join(info);
+    }
+    return line;
+  }
+  std::string line = swap_story(facts, *top, findings);
+  if (line.empty()) {
+    line = top->summary;
+    // Name the upstream side as the hop it is, like the other hops (`hop "upstream" …`).
+    if (line.rfind("upstream", 0) == 0 && top->leg == "upstream") {
+      line = "hop \"upstream\"" + line.substr(8);
+    }
+  }
+  if (top->id != FindingId::remote_tls_error) {
+    if (const auto* refusal = find(findings, FindingId::remote_tls_error, "upstream")) {
+      line += "; so " + refusal->summary;
+    }
+  }
+  std::vector<std::string> others;
+  for (const auto& f : findings) {
+    if (&f != top && f.severity != Severity::info && f.id != FindingId::remote_tls_error) {
+      const std::string id(to_string(f.id));
+      if (std::find(others.begin(), others.end(), id) == others.end()) {
+        others.push_back(id);
+      }
+    }
+  }
+  if (!others.empty()) {
+    line += " (also: " + join(others) + ")";
+  }
+  return line;
+}
+
+}  // namespace hopscope::policy

@@ -1,0 +1,156 @@
+#include "proxy/audit_pipeline.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "policy/evaluate.hpp"
+#include "policy/finding.hpp"
+#include "policy/verdict.hpp"
+#include "proxy/audit_json.hpp"
+#include "proxy/audit_writer.hpp"
+#include "proxy/printable.hpp"
+#include "tls/certificate_reader.hpp"
+#include "tls/verify.hpp"
+
+namespace hopscope {
+namespace {
+
+// How often a full queue is reported on stderr.
+constexpr auto overflow_report_interval = std::chrono::minutes(1);
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<FindingView> to_views(const std::vector<policy::Finding>& findings) {
+  std::vector<FindingView> views;
+  views.reserve(findings.size());
+  for (const auto& f : findings) {
+    views.push_back(FindingView{std::string(policy::to_string(f.id)),
+                                std::string(policy::to_string(f.severity)), f.leg, f.summary,
+                                f.evidence, f.remedy});
+  }
+  return views;
+}
+
+std::string summary_line(const SessionFacts& facts, const std::vector<policy::Finding>& findings,
+                         const std::string& verdict) {
+  std::string ids;
+  for (const auto& f : findings) {
+    ids += ids.empty() ? "" : ",";
+    ids += policy::to_string(f.id);
+  }
+  const auto& up = facts.upstream;
+  std::string tls = "none";
+  if (up.tls && up.tls->version) {
+    tls = *up.tls->version;
+  }
+  return "session " + facts.id + " " + facts.downstream.peer + " -> " + up.address +
+         " starttls offered=" + (up.starttls.offered ? "yes" : "no") +
+         " used=" + (up.starttls.attempted ? "yes" : "no") + " tls=" + tls +
+         " end=" + to_string(facts.end.reason) + " findings=[" + ids + "] verdict: " +
+         printable(verdict, 300);
+}
+
+}  // namespace
+
+AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
+    : config_(std::move(config)), writer_(std::make_unique<AuditWriter>(config_->audit)) {
+  std::string error;
+  auto verifier = tls::Verifier::load(config_->tls.trust, &error);
+  if (!verifier) {
+    throw std::runtime_error("tls.trust = \"" + config_->tls.trust + "\": " + error);
+  }
+  verifier_ = std::make_unique<tls::Verifier>(std::move(*verifier));
+  worker_ = std::thread([this] { run(); });
+}
+
+AuditPipeline::~AuditPipeline() { finish(); }
+
+void AuditPipeline::submit(FinishedSession session) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (!stopping_ && queue_.size() < max_queued) {
+      queue_.push_back(std::move(session));
+      ready_.notify_one();
+      return;
+    }
+    ++dropped_;
+  }
+  static std::atomic<std::int64_t> last_report{0};
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const auto interval =
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(overflow_report_interval)
+          .count();
+  auto last = last_report.load();
+  if (now - last >= interval && last_report.compare_exchange_strong(last, now)) {
+    spdlog::error("audit queue full ({} sessions waiting): {} session documents lost so far; mail "
+                  "keeps flowing",
+                  max_queued, lost());
+  }
+}
+
+void AuditPipeline::finish() {
+  {
+    const std::lock_guard lock(mutex_);
+    if (stopping_ && !worker_.joinable()) {
+      return;
+    }
+    stopping_ = true;
+    ready_.notify_all();
+  }
+  if (worker_.joinable()) {
+    worker_.join();
+  }
+}
+
+std::uint64_t AuditPipeline::lost() const {
+  const std::lock_guard lock(mutex_);
+  return dropped_ + writer_->documents_lost();
+}
+
+void AuditPipeline::run() {
+  for (;;) {
+    FinishedSession session;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;
+      }
+      session = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    process(session);
+  }
+}
+
+void AuditPipeline::process(FinishedSession& session) {
+  auto& facts = session.facts;
+  const auto now = unix_now();
+  if (facts.upstream.tls) {
+    auto& tls = *facts.upstream.tls;
+    tls.server_certificates = tls::read_chain(session.server_chain_der);
+    tls.client_certificates = tls::read_chain(session.client_chain_der);
+    if (!session.server_chain_der.empty()) {
+      tls.verification =
+          verifier_->verify(session.server_chain_der, config_->policy.expected_server_names, now);
+    }
+  }
+  const HopResults hops;  // TODO(hopscope): hop probes fill this (DESIGN.md §1 [[hops]]).
+  std::vector<policy::Finding> findings;
+  if (!facts.own_probe) {
+    findings = policy::evaluate(facts, hops, config_->policy, now);
+  }
+  const auto verdict = policy::verdict(facts, findings);
+  writer_->write(facts, to_views(findings), verdict);
+  spdlog::info("{}", summary_line(facts, findings, verdict));
+}
+
+}  // namespace hopscope

@@ -1,0 +1,257 @@
+#include "proxy/facts_recorder.hpp"
+
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "proxy/smtp/ehlo.hpp"
+
+namespace hopscope {
+namespace {
+
+constexpr std::size_t max_evidence_bytes = 256;
+
+ReplyFacts to_facts(const smtp::Reply& reply) {
+  ReplyFacts r;
+  r.code = reply.code;
+  r.enhanced = reply.enhanced;
+  r.lines = reply.lines;
+  return r;
+}
+
+PlaintextEvidence evidence(std::string_view bytes) {
+  return PlaintextEvidence{bytes.size(), std::string(bytes.substr(0, max_evidence_bytes))};
+}
+
+std::int64_t ms_between(FactsRecorder::Clock::time_point a, FactsRecorder::Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+}  // namespace
+
+FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeouts,
+                             Clock::time_point start, std::size_t max_transcript_entries)
+    : facts_(facts),
+      timeouts_(timeouts),
+      start_(start),
+      max_transcript_entries_(max_transcript_entries),
+      last_activity_(start),
+      last_client_(start),
+      last_reply_(start) {
+  // RFC 5321 §4.5.3.2.1: the initial 220 is awaited for `greeting`.
+  pending_.push_back({start, timeouts_.greeting, "the greeting"});
+}
+
+void FactsRecorder::add_transcript(Clock::time_point now, std::string dir, std::string line,
+                                   std::optional<std::uint64_t> data_bytes) {
+  if (facts_.transcript.size() >= max_transcript_entries_) {
+    ++facts_.transcript_dropped;
+    return;
+  }
+  facts_.transcript.push_back(
+      TranscriptEntry{ms_between(start_, now), std::move(dir), std::move(line), data_bytes});
+}
+
+MessageFacts& FactsRecorder::current_message() {
+  if (!open_message_) {
+    facts_.messages.emplace_back();
+    open_message_ = facts_.messages.size() - 1;
+  }
+  return facts_.messages[*open_message_];
+}
+
+void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, smtp::ClientCommand>) {
+          on_command(e, now);
+        } else if constexpr (std::is_same_v<T, smtp::ServerReply>) {
+          on_reply(e, now);
+        } else if constexpr (std::is_same_v<T, smtp::MessageContent>) {
+          content_hash_.update(e.bytes);
+          content_size_ += e.bytes.size();
+          in_message_content_ = true;
+        } else if constexpr (std::is_same_v<T, smtp::MessageEnd>) {
+          auto& m = current_message();
+          m.size = content_size_;
+          m.sha256 = content_hash_.finish();
+          content_size_ = 0;
+          in_message_content_ = false;
+          add_transcript(now, "c>s", {}, e.wire_bytes);
+          if (e.transfer == smtp::Transfer::data) {
+            // RFC 5321 §4.5.3.2.6: up to 10 minutes for the reply after the final dot. (The
+            // reply to BDAT LAST is already awaited as that command's reply.)
+            pending_.push_back({now, timeouts_.data_end, "the reply after the end of data", true});
+          }
+        } else if constexpr (std::is_same_v<T, smtp::AmbiguousEndOfData>) {
+          auto& m = current_message();
+          if (!m.ambiguous_end_of_data) {
+            m.ambiguous_end_of_data = true;
+            m.ambiguous_evidence = e.evidence.substr(0, max_evidence_bytes);
+          }
+        } else if constexpr (std::is_same_v<T, smtp::StartTls>) {
+          auto& st = facts_.downstream.starttls;
+          if (!e.client_bytes_after_command.empty()) {
+            st.client_plaintext_after_starttls = evidence(e.client_bytes_after_command);
+            facts_.upstream.starttls.client_plaintext_after_starttls =
+                st.client_plaintext_after_starttls;
+          }
+          add_transcript(now, "tls", "STARTTLS accepted: TLS bytes are spliced from here");
+        } else if constexpr (std::is_same_v<T, smtp::Anomaly>) {
+          facts_.anomalies.push_back(AnomalyFacts{
+              smtp::to_string(e.dir), e.kind, e.detail});
+        }
+      },
+      event);
+}
+
+void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point now) {
+  last_client_ = now;
+  add_transcript(now, "c>s", c.transcript_line);
+  const auto& cmd = c.command;
+  Clock::duration limit = timeouts_.command;
+  bool ends_message = false;
+  using K = smtp::CommandKind;
+  switch (cmd.kind) {
+    case K::helo:
+    case K::ehlo:
+      if (facts_.downstream.helo.empty()) {
+        facts_.downstream.helo = cmd.raw;
+      }
+      if (!tls_) {
+        facts_.downstream.helo_commands.push_back(cmd.raw);
+      }
+      break;
+    case K::mail: {
+      open_message_.reset();
+      auto& m = current_message();
+      m.mail_from = cmd.path;
+      break;
+    }
+    case K::rcpt:
+      current_message().rcpt_to.push_back(cmd.path);
+      break;
+    case K::data:
+      current_message().transfer = "DATA";
+      break;
+    case K::bdat:
+    case K::bdat_last:
+      current_message().transfer = "BDAT";
+      if (cmd.kind == K::bdat_last) {
+        // The reply to BDAT LAST comes once the whole message is in (RFC 3030 §2).
+        limit = timeouts_.data_end;
+        ends_message = true;
+      }
+      break;
+    case K::starttls:
+      facts_.downstream.starttls.attempted = true;
+      facts_.upstream.starttls.attempted = true;
+      break;
+    case K::quit:
+      quit_sent_ = true;
+      break;
+    case K::rset:
+      open_message_.reset();
+      break;
+    default:
+      break;
+  }
+  pending_.push_back({now, limit, "the reply to " + cmd.verb, ends_message});
+}
+
+void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) {
+  last_reply_ = now;
+  for (const auto& line : r.reply.lines) {
+    add_transcript(now, "s>c", line);
+  }
+  bool ends_message = false;
+  if (!pending_.empty()) {
+    ends_message = pending_.front().ends_message;
+    pending_.pop_front();
+  }
+  auto reply = to_facts(r.reply);
+  if (!r.in_reply_to) {
+    if (!facts_.upstream.banner) {
+      facts_.upstream.banner = std::move(reply);
+    }
+    return;
+  }
+  using K = smtp::CommandKind;
+  const auto& cmd = *r.in_reply_to;
+  switch (cmd.kind) {
+    case K::ehlo:
+      if (!saw_first_ehlo_reply_ && !tls_) {
+        saw_first_ehlo_reply_ = true;
+        facts_.upstream.ehlo_reply = reply;
+        if (const auto caps = smtp::Capabilities::from_reply(r.reply)) {
+          facts_.upstream.capabilities = caps->lines();
+          facts_.upstream.starttls.offered = caps->has("STARTTLS");
+          // Passthrough relays the reply verbatim: the sender is shown the same.
+          facts_.downstream.starttls.offered = facts_.upstream.starttls.offered;
+        }
+      }
+      break;
+    case K::helo:
+      if (!facts_.upstream.helo_reply && !tls_) {
+        facts_.upstream.helo_reply = reply;
+      }
+      break;
+    case K::starttls:
+      facts_.upstream.starttls.reply = reply;
+      facts_.downstream.starttls.reply = reply;
+      break;
+    case K::data:
+      if (r.reply.code != 354 && open_message_) {
+        facts_.messages[*open_message_].reply = reply;  // DATA refused: no content follows
+      }
+      break;
+    case K::quit:
+      if (r.reply.code == 221) {
+        quit_acknowledged_ = true;
+      }
+      break;
+    default:
+      break;
+  }
+  if (ends_message && open_message_) {
+    facts_.messages[*open_message_].reply = std::move(reply);
+    open_message_.reset();
+  }
+}
+
+void FactsRecorder::said_to_sender(std::string_view line, Clock::time_point now) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+    line.remove_suffix(1);
+  }
+  add_transcript(now, "s>c", "[hopscope] " + std::string(line));
+}
+
+FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
+  if (tls_) {
+    return last_activity_ + timeouts_.tls_idle;
+  }
+  if (!pending_.empty()) {
+    return pending_.front().since + pending_.front().limit;
+  }
+  if (in_message_content_) {
+    return last_client_ + timeouts_.data_block;  // RFC 5321 §4.5.3.2.5
+  }
+  return std::max(last_reply_, last_client_) + timeouts_.command;
+}
+
+std::string FactsRecorder::waiting_for() const {
+  if (tls_) {
+    return "TLS traffic in either direction (tls_idle)";
+  }
+  if (!pending_.empty()) {
+    return pending_.front().what + " from upstream";
+  }
+  if (in_message_content_) {
+    return "the next data block from the sender";
+  }
+  return "the next command from the sender";
+}
+
+}  // namespace hopscope

@@ -1,0 +1,78 @@
+#pragma once
+// Turns the SMTP codec's events into SessionFacts, verbatim, and keeps the per-session
+// deadline bookkeeping (RFC 5321 §4.5.3.2). Sans-I/O: the session passes the time in, so
+// this is testable without sockets. Records facts only; never judges them (that is policy).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "proxy/facts.hpp"
+#include "proxy/sha256.hpp"
+#include "proxy/smtp/conversation.hpp"
+
+namespace hopscope {
+
+class FactsRecorder {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  FactsRecorder(SessionFacts& facts, const config::Timeouts& timeouts, Clock::time_point start,
+                std::size_t max_transcript_entries);
+
+  // Records one codec event. Returns the StartTls event's payload when the server accepted
+  // STARTTLS: from then on the session splices TLS bytes and feeds no more SMTP.
+  void record(const smtp::Event& event, Clock::time_point now);
+
+  // A reply hopscope itself sent to the sender (a 421 on timeout, limit or unreachable
+  // upstream), kept in the transcript so the document shows everything the sender saw.
+  void said_to_sender(std::string_view line, Clock::time_point now);
+
+  void client_activity(Clock::time_point now) { last_activity_ = now; last_client_ = now; }
+  void server_activity(Clock::time_point now) { last_activity_ = now; }
+  void enter_tls() { tls_ = true; }
+
+  // When the session must end if nothing more happens: the oldest unanswered command's
+  // limit when a reply is due; the data-block limit while the sender streams a message;
+  // the command limit while the sender owes the next command; tls_idle once spliced.
+  [[nodiscard]] Clock::time_point deadline() const;
+  // What the deadline is waiting for, for end.detail: "reply to DATA", "next command", …
+  [[nodiscard]] std::string waiting_for() const;
+  [[nodiscard]] bool reply_due() const { return !pending_.empty(); }
+  [[nodiscard]] bool quit_acknowledged() const { return quit_acknowledged_; }
+
+ private:
+  struct Pending {
+    Clock::time_point since;
+    Clock::duration limit;
+    std::string what;
+    bool ends_message = false;  // the final reply of a message (after the dot, or BDAT LAST)
+  };
+  void add_transcript(Clock::time_point now, std::string dir, std::string line,
+                      std::optional<std::uint64_t> data_bytes = std::nullopt);
+  void on_command(const smtp::ClientCommand& c, Clock::time_point now);
+  void on_reply(const smtp::ServerReply& r, Clock::time_point now);
+  MessageFacts& current_message();
+
+  SessionFacts& facts_;
+  config::Timeouts timeouts_;
+  Clock::time_point start_;
+  std::size_t max_transcript_entries_;
+  std::deque<Pending> pending_;
+  Clock::time_point last_activity_;
+  Clock::time_point last_client_;
+  Clock::time_point last_reply_;
+  bool in_message_content_ = false;
+  bool tls_ = false;
+  bool quit_sent_ = false;
+  bool quit_acknowledged_ = false;
+  bool saw_first_ehlo_reply_ = false;
+  std::optional<std::size_t> open_message_;  // index into facts_.messages
+  Sha256 content_hash_;
+  std::uint64_t content_size_ = 0;
+};
+
+}  // namespace hopscope

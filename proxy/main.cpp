@@ -1,0 +1,188 @@
+// hopscope's command line (DESIGN.md §3). Parses and validates arguments, then hands over to
+// the subcommand. No protocol logic lives here. Exceptions are for startup only and end here.
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "config/address.hpp"
+#include "config/duration.hpp"
+#include "config/load.hpp"
+#include "policy/explain.hpp"
+#include "proxy/relay_command.hpp"
+
+#ifndef HOPSCOPE_VERSION
+#  define HOPSCOPE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+namespace config = hopscope::config;
+
+constexpr int exit_usage = 2;
+
+int print_errors(const std::vector<config::ConfigError>& errors) {
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "%s\n", config::format_error(e).c_str());
+  }
+  return exit_usage;
+}
+
+int not_built_yet(const std::string& what) {
+  std::fprintf(stderr,
+               "hopscope %s: not built yet in this version (%s); see README.md for what works "
+               "today\n",
+               what.c_str(), HOPSCOPE_VERSION);
+  return exit_usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hopscope: a transparent SMTP inspecting proxy that shows, hop by hop, where "
+               "STARTTLS or the certificate breaks"};
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "print the version and exit");
+
+  // relay
+  auto* relay = app.add_subcommand("relay", "relay SMTP sessions and write an audit log each");
+  std::string relay_config;
+  std::string relay_duration;
+  std::vector<std::string> relay_listen;
+  std::string relay_upstream;
+  std::string relay_mode;
+  relay->add_option("--config", relay_config, "TOML configuration file");
+  relay->add_option("--duration", relay_duration, "stop after this long, e.g. 2h (drains first)");
+  relay->add_option("--listen", relay_listen, "address to listen on, host:port ([::1]:25)")
+      ->take_all();
+  relay->add_option("--upstream", relay_upstream, "next hop, host:port");
+  relay->add_option("--mode", relay_mode, "passthrough (default) or inspect")
+      ->check(CLI::IsMember({"passthrough", "inspect"}));
+
+  // probe
+  auto* probe = app.add_subcommand("probe", "probe SMTP hops and compare what each presents");
+  std::vector<std::string> probe_targets;
+  probe->add_option("TARGET", probe_targets, "host[:port] or name=host[:port]")->required();
+  probe->allow_extras();
+
+  // explain
+  auto* explain = app.add_subcommand("explain", "explain an Exchange / Exchange Online error");
+  std::string explain_text;
+  explain->add_option("TEXT", explain_text, "the error text, pasted")->required();
+
+  // report
+  auto* report = app.add_subcommand("report", "summarise audit directories");
+  std::vector<std::string> report_dirs;
+  report->add_option("DIR", report_dirs, "audit directory")->required();
+  report->allow_extras();
+
+  // check-config
+  auto* check = app.add_subcommand("check-config", "validate a configuration file");
+  std::string check_file;
+  check->add_option("FILE", check_file, "TOML configuration file")->required();
+
+  // demo / lab
+  auto* demo = app.add_subcommand("demo", "run the embedded lab and show each finding");
+  demo->allow_extras();
+  auto* lab = app.add_subcommand("lab", "leave the lab topology running");
+  lab->allow_extras();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return exit_usage;
+  }
+
+  if (show_version) {
+    std::printf("hopscope %s\n", HOPSCOPE_VERSION);
+    return 0;
+  }
+
+  try {
+    if (*check) {
+      const auto result = config::load_file(check_file, config::Purpose::check);
+      if (!result.errors.empty()) {
+        return print_errors(result.errors);
+      }
+      std::printf("OK\n");
+      return 0;
+    }
+    if (*relay) {
+      config::Config cfg;
+      if (!relay_config.empty()) {
+        auto result = config::load_file(relay_config, config::Purpose::check);
+        if (!result.errors.empty()) {
+          return print_errors(result.errors);
+        }
+        cfg = std::move(*result.config);
+      }
+      if (!relay_listen.empty()) {
+        cfg.relay.listen.clear();
+        for (const auto& text : relay_listen) {
+          auto endpoint = config::parse_endpoint(text, /*allow_port_zero=*/true);
+          if (!endpoint) {
+            std::fprintf(stderr,
+                         "--listen: expected host:port (IPv6 in brackets, e.g. [::1]:25); found "
+                         "'%s'\n",
+                         text.c_str());
+            return exit_usage;
+          }
+          cfg.relay.listen.push_back(*endpoint);
+        }
+      }
+      if (!relay_upstream.empty()) {
+        auto endpoint = config::parse_endpoint(relay_upstream, /*allow_port_zero=*/false);
+        if (!endpoint) {
+          std::fprintf(stderr, "--upstream: expected host:port with port 1-65535; found '%s'\n",
+                       relay_upstream.c_str());
+          return exit_usage;
+        }
+        cfg.relay.upstream = *endpoint;
+      }
+      if (relay_mode == "inspect") {
+        cfg.relay.mode = config::Mode::inspect;
+      } else if (relay_mode == "passthrough") {
+        cfg.relay.mode = config::Mode::passthrough;
+      }
+      hopscope::RelayOptions options;
+      if (!relay_duration.empty()) {
+        auto d = config::parse_duration(relay_duration);
+        if (!d) {
+          std::fprintf(stderr, "--duration: expected a duration like 30s, 5m, 2h; found '%s'\n",
+                       relay_duration.c_str());
+          return exit_usage;
+        }
+        options.duration = *d;
+      }
+      return hopscope::run_relay(std::move(cfg), options);
+    }
+    if (*explain) {
+      std::printf("%s\n", hopscope::policy::explain(explain_text).c_str());
+      return 0;
+    }
+    if (*probe) {
+      return not_built_yet("probe");
+    }
+    if (*report) {
+      return not_built_yet("report");
+    }
+    if (*demo) {
+      return not_built_yet("demo");
+    }
+    if (*lab) {
+      return not_built_yet("lab");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hopscope: %s\n", e.what());
+    return 3;
+  }
+  std::printf("%s", app.help().c_str());
+  return 0;
+}

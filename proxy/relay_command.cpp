@@ -1,0 +1,311 @@
+#include "proxy/relay_command.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/audit_pipeline.hpp"
+#include "proxy/relay_context.hpp"
+#include "proxy/session.hpp"
+#include "proxy/session_id.hpp"
+
+namespace hopscope {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr int exit_config = 2;
+constexpr int exit_failure = 3;
+// Pause after an accept error such as EMFILE, so a full descriptor table is not a busy loop.
+constexpr auto accept_error_pause = std::chrono::milliseconds(100);
+// How often the drain checks whether the sessions are gone.
+constexpr auto drain_poll = std::chrono::milliseconds(50);
+// After the drain period, how long closed sessions get to write their documents.
+constexpr auto close_grace = std::chrono::seconds(5);
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("hopscope");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+// Each session needs two descriptors. Raise the soft limit to the hard one and warn when
+// max_sessions still cannot fit.
+void raise_descriptor_limit(std::uint32_t max_sessions) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const auto needed = static_cast<rlim_t>(max_sessions) * 2 + 64;
+  if (limit.rlim_cur < needed) {
+    spdlog::warn(
+        "file descriptor limit {} is below the {} that max_sessions = {} needs; sessions beyond "
+        "it will be refused by the kernel (raise LimitNOFILE or ulimit -n)",
+        limit.rlim_cur, needed, max_sessions);
+  }
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<asio::io_context*> pool,
+                                  std::shared_ptr<RelayContext> context) {
+  std::size_t next = 0;
+  for (;;) {
+    auto& target = *pool[next++ % pool.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(target, use_tuple);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+      co_return;
+    }
+    if (ec) {
+      spdlog::warn("accept on {}: {}", acceptor.local_endpoint().address().to_string(),
+                   ec.message());
+      asio::steady_timer pause(acceptor.get_executor(), accept_error_pause);
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    boost::system::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec);
+    const std::string client_ip = peer_ec ? std::string("unknown") : peer.address().to_string();
+    auto executor = socket.get_executor();
+    const auto admission = context->limits.acquire(client_ip);
+    if (admission != SessionLimits::Admission::admitted) {
+      const std::string reason =
+          admission == SessionLimits::Admission::too_many_sessions
+              ? "too many sessions (max_sessions = " +
+                    std::to_string(context->config->relay.max_sessions) + ")"
+              : "too many sessions from " + client_ip + " (max_sessions_per_client = " +
+                    std::to_string(context->config->relay.max_sessions_per_client) + ")";
+      asio::co_spawn(executor, refuse_session(std::move(socket), context, reason),
+                     [](const std::exception_ptr& e) {
+                       if (e) {
+                         spdlog::error("refusing a session failed unexpectedly");
+                       }
+                     });
+      continue;
+    }
+    asio::co_spawn(executor, relay_session(std::move(socket), context),
+                   [context, client_ip](const std::exception_ptr& e) {
+                     context->limits.release(client_ip);
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         spdlog::error("session from {} ended with an internal error: {}",
+                                       client_ip, ex.what());
+                       } catch (...) {
+                         spdlog::error("session from {} ended with an unknown internal error",
+                                       client_ip);
+                       }
+                     }
+                   });
+  }
+}
+
+// Waits for SIGTERM/SIGINT or the end of --duration, then drains: stop accepting, let the
+// sessions finish within timeouts.drain, close the rest, and stop the threads.
+asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& acceptors,
+                              std::vector<std::unique_ptr<asio::io_context>>& contexts,
+                              std::shared_ptr<RelayContext> context,
+                              std::optional<std::chrono::milliseconds> duration) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::signal_set signals(executor, SIGTERM, SIGINT);
+  asio::steady_timer timer(executor);
+  if (duration) {
+    timer.expires_after(*duration);
+  } else {
+    timer.expires_at(asio::steady_timer::time_point::max());
+  }
+  using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
+  auto which = co_await (signals.async_wait(use_tuple) || timer.async_wait(use_tuple));
+  if (which.index() == 0) {
+    spdlog::info("signal {} received: draining (up to {} s)", std::get<1>(std::get<0>(which)),
+                 std::chrono::duration_cast<std::chrono::seconds>(
+                     context->config->relay.timeouts.drain)
+                     .count());
+  } else {
+    spdlog::info("--duration reached: draining");
+  }
+  for (auto& a : acceptors) {
+    boost::system::error_code ignored;
+    a->close(ignored);
+  }
+  const auto drain_end = std::chrono::steady_clock::now() + context->config->relay.timeouts.drain;
+  // A second signal ends the drain early.
+  signals.async_wait([context](const boost::system::error_code& ec, int) {
+    if (!ec) {
+      context->shutting_down = true;
+      context->registry.close_all();
+    }
+  });
+  while (context->limits.active() > 0 && std::chrono::steady_clock::now() < drain_end &&
+         !context->shutting_down) {
+    timer.expires_after(drain_poll);
+    co_await timer.async_wait(use_tuple);
+  }
+  if (context->limits.active() > 0) {
+    spdlog::info("drain period over: closing {} sessions", context->limits.active());
+    context->shutting_down = true;
+    context->registry.close_all();
+    const auto grace_end = std::chrono::steady_clock::now() + close_grace;
+    while (context->limits.active() > 0 && std::chrono::steady_clock::now() < grace_end) {
+      timer.expires_after(drain_poll);
+      co_await timer.async_wait(use_tuple);
+    }
+  }
+  signals.cancel();
+  for (auto& c : contexts) {
+    c->stop();
+  }
+}
+
+}  // namespace
+
+int run_relay(config::Config config, const RelayOptions& options) {
+  setup_logging(config.log.level);
+  if (config.relay.listen.empty()) {
+    std::fprintf(stderr,
+                 "hopscope relay: no listen address: give --listen host:port or relay.listen in "
+                 "the configuration\n");
+    return exit_config;
+  }
+  if (!config.relay.upstream) {
+    std::fprintf(stderr,
+                 "hopscope relay: no upstream: give --upstream host:port or relay.upstream in the "
+                 "configuration\n");
+    return exit_config;
+  }
+  if (config.relay.mode != config::Mode::passthrough) {
+    std::fprintf(stderr,
+                 "hopscope relay: mode \"inspect\" is not built yet in this version; use "
+                 "passthrough\n");
+    return exit_config;
+  }
+  if (config.relay.transparent != config::Transparent::off) {
+    std::fprintf(stderr,
+                 "hopscope relay: transparent interception is not built yet in this version; "
+                 "set relay.transparent = \"off\"\n");
+    return exit_config;
+  }
+  raise_descriptor_limit(config.relay.max_sessions);
+
+  auto shared_config = std::make_shared<const config::Config>(std::move(config));
+  std::shared_ptr<AuditPipeline> pipeline;
+  try {
+    pipeline = std::make_shared<AuditPipeline>(shared_config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hopscope relay: %s\n", e.what());
+    return exit_config;
+  }
+  auto context = std::make_shared<RelayContext>(shared_config, pipeline,
+                                                std::make_shared<SessionIdGenerator>());
+
+  const unsigned threads = std::max(1U, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::io_context*> pool;
+  for (unsigned i = 0; i < threads; ++i) {
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+    pool.push_back(contexts.back().get());
+  }
+  auto& main_context = *contexts.front();
+
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  for (const auto& listen : shared_config->relay.listen) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(listen.host, ec);
+    if (ec) {
+      std::fprintf(stderr, "hopscope relay: listen address %s: not an IP address\n",
+                   listen.to_string().c_str());
+      return exit_config;
+    }
+    const tcp::endpoint endpoint(address, listen.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(main_context);
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) {
+      acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec && address.is_v6()) {
+      acceptor->set_option(asio::ip::v6_only(true), ec);
+    }
+    if (!ec) {
+      acceptor->bind(endpoint, ec);
+    }
+    if (!ec) {
+      acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n",
+                   listen.to_string().c_str(), ec.message().c_str());
+      return exit_failure;
+    }
+    const auto bound = acceptor->local_endpoint();
+    spdlog::info("listening on {}{}{}:{}", address.is_v6() ? "[" : "", bound.address().to_string(),
+                 address.is_v6() ? "]" : "", bound.port());
+    acceptors.push_back(std::move(acceptor));
+  }
+  spdlog::info("relaying to {} in {} mode; audit log in {}",
+               shared_config->relay.upstream->to_string(), "passthrough",
+               shared_config->audit.directory);
+
+  for (auto& acceptor : acceptors) {
+    asio::co_spawn(main_context, accept_loop(*acceptor, pool, context),
+                   [](const std::exception_ptr& e) {
+                     if (e) {
+                       spdlog::critical("accept loop failed unexpectedly");
+                     }
+                   });
+  }
+  std::atomic<bool> failed{false};
+  asio::co_spawn(main_context, control(acceptors, contexts, context, options.duration),
+                 [&failed](const std::exception_ptr& e) {
+                   if (e) {
+                     failed = true;
+                   }
+                 });
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < threads; ++i) {
+    workers.emplace_back([&c = *contexts[i]] {
+      auto guard = asio::make_work_guard(c);
+      c.run();
+    });
+  }
+  main_context.run();
+  for (auto& c : contexts) {
+    c->stop();
+  }
+  for (auto& w : workers) {
+    w.join();
+  }
+  pipeline->finish();
+  spdlog::info("stopped; {} audit documents could not be written", pipeline->lost());
+  return failed ? exit_failure : 0;
+}
+
+}  // namespace hopscope

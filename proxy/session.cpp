@@ -1,0 +1,468 @@
+#include "proxy/session.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/audit_pipeline.hpp"
+#include "proxy/facts_recorder.hpp"
+#include "proxy/relay_context.hpp"
+#include "proxy/session_id.hpp"
+#include "proxy/smtp/conversation.hpp"
+#include "tls/handshake_observer.hpp"
+#include "tls/record_parser.hpp"
+
+namespace hopscope {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// One read per direction at a time; 16 KiB like HAProxy's default tune.bufsize.
+constexpr std::size_t read_buffer_bytes = 16 * 1024;
+// Transcript entries kept per session; beyond, they are counted in transcript_dropped.
+constexpr std::size_t max_transcript_entries = 5000;
+// How long a last word to the sender (our 421) may take before we close anyway.
+constexpr auto farewell_write_limit = std::chrono::seconds(10);
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+  const auto address = ep.address();
+  if (address.is_v6()) {
+    return "[" + address.to_string() + "]:" + std::to_string(ep.port());
+  }
+  return address.to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string endpoint_string(const tcp::socket& s, bool remote) {
+  boost::system::error_code ec;
+  const auto ep = remote ? s.remote_endpoint(ec) : s.local_endpoint(ec);
+  return ec ? std::string("unknown") : endpoint_string(ep);
+}
+
+std::string seconds_text(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + "s";
+}
+
+bool is_own_probe(const std::string& helo_line, const std::string& probe_name) {
+  // "EHLO hopscope-probe.invalid": compare the argument, case-insensitively.
+  const auto space = helo_line.find(' ');
+  if (space == std::string::npos || probe_name.empty()) {
+    return false;
+  }
+  std::string_view arg = std::string_view(helo_line).substr(space + 1);
+  if (arg.size() != probe_name.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < arg.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(arg[i])) !=
+        std::tolower(static_cast<unsigned char>(probe_name[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket client, std::shared_ptr<RelayContext> context)
+      : context_(std::move(context)),
+        config_(*context_->config),
+        client_(std::move(client)),
+        upstream_(client_.get_executor()),
+        watchdog_(client_.get_executor()),
+        start_(Clock::now()),
+        conversation_(smtp::Limits{config_.relay.max_line_bytes}),
+        recorder_(facts_, config_.relay.timeouts, start_, max_transcript_entries) {
+    facts_.started_unix_ms = unix_ms_now();
+    facts_.id = context_->ids->next(facts_.started_unix_ms);
+    facts_.mode = "passthrough";
+    facts_.downstream.peer = endpoint_string(client_, true);
+    facts_.downstream.local = endpoint_string(client_, false);
+    if (config_.relay.upstream) {
+      facts_.upstream.address = config_.relay.upstream->to_string();
+    }
+  }
+
+  asio::awaitable<void> run() {
+    register_for_shutdown();
+    boost::system::error_code ignored;
+    client_.set_option(tcp::no_delay(true), ignored);
+    if (co_await connect_upstream()) {
+      co_await ((pump_from_client() && pump_from_server()) || watchdog());
+    }
+    finish();
+  }
+
+  asio::awaitable<void> refuse(std::string reason) {
+    facts_.end.reason = EndReason::limit;
+    facts_.end.detail = reason;
+    const std::string line = "421 4.3.2 hopscope: " + reason + "; try again later\r\n";
+    recorder_.said_to_sender(line, Clock::now());
+    co_await say_goodbye(line);
+    finish_without_upstream();
+  }
+
+ private:
+  void register_for_shutdown() {
+    std::weak_ptr<Session> weak = weak_from_this();
+    auto executor = client_.get_executor();
+    registry_id_ = context_->registry.add([weak, executor] {
+      asio::post(executor, [weak] {
+        if (auto self = weak.lock()) {
+          self->force_close();
+        }
+      });
+    });
+  }
+
+  void force_close() {
+    forced_ = true;
+    close_both();
+  }
+
+  void close_both() {
+    boost::system::error_code ignored;
+    client_.close(ignored);
+    upstream_.close(ignored);
+    watchdog_.cancel();
+  }
+
+  // Connects to the configured upstream within timeouts.connect. On failure the sender gets
+  // "421 4.4.0" with the reason and retries later; nothing was relayed, so nothing is lost.
+  asio::awaitable<bool> connect_upstream() {
+    if (!config_.relay.upstream) {
+      facts_.upstream.connect_error = "no upstream configured";
+    } else {
+      const auto& target = *config_.relay.upstream;
+      tcp::resolver resolver(client_.get_executor());
+      watchdog_.expires_after(config_.relay.timeouts.connect);
+      auto resolved = co_await (
+          resolver.async_resolve(target.host, std::to_string(target.port), use_tuple) ||
+          watchdog_.async_wait(use_tuple));
+      if (resolved.index() == 1) {
+        facts_.upstream.connect_error =
+            "resolving " + target.host + " timed out after " +
+            seconds_text(config_.relay.timeouts.connect);
+      } else if (auto& [rec, results] = std::get<0>(resolved); rec) {
+        facts_.upstream.connect_error = "cannot resolve " + target.host + ": " + rec.message();
+      } else {
+        auto connected = co_await (asio::async_connect(upstream_, results, use_tuple) ||
+                                   watchdog_.async_wait(use_tuple));
+        if (connected.index() == 1) {
+          facts_.upstream.connect_error = "connect to " + target.to_string() +
+                                          " timed out after " +
+                                          seconds_text(config_.relay.timeouts.connect);
+        } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
+          facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
+        } else {
+          facts_.upstream.address = endpoint_string(endpoint);
+          facts_.upstream.local = endpoint_string(upstream_, false);
+          boost::system::error_code ignored;
+          upstream_.set_option(tcp::no_delay(true), ignored);
+          co_return true;
+        }
+      }
+    }
+    facts_.end.reason = EndReason::upstream_unreachable;
+    facts_.end.detail = facts_.upstream.connect_error;
+    const std::string line = "421 4.4.0 hopscope: upstream unreachable (" +
+                             *facts_.upstream.connect_error + "); try again later\r\n";
+    recorder_.said_to_sender(line, Clock::now());
+    co_await say_goodbye(line);
+    unreachable_ = true;
+    co_return false;
+  }
+
+  // Our own last word to the sender (a 421), bounded in time; then the socket is closed.
+  asio::awaitable<void> say_goodbye(const std::string& line) {
+    watchdog_.expires_after(farewell_write_limit);
+    co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
+              watchdog_.async_wait(use_tuple));
+    boost::system::error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_both, ignored);
+    client_.close(ignored);
+  }
+
+  asio::awaitable<void> pump_from_client() {
+    std::vector<char> buffer(read_buffer_bytes);
+    for (;;) {
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(buffer), use_tuple);
+      if (ec) {
+        note_end_of_input(Side::client, ec);
+        boost::system::error_code ignored;
+        upstream_.shutdown(tcp::socket::shutdown_send, ignored);  // propagate the half-close
+        co_return;
+      }
+      const std::string_view bytes(buffer.data(), n);
+      recorder_.client_activity(Clock::now());
+      facts_.bytes_client_to_server += n;
+      observe_client(bytes);  // before relaying, so a reply is always matched to its command
+      auto [wec, written] = co_await asio::async_write(upstream_, asio::buffer(bytes), use_tuple);
+      if (wec) {
+        note_write_failure(Side::server, wec);
+        co_return;
+      }
+    }
+  }
+
+  asio::awaitable<void> pump_from_server() {
+    std::vector<char> buffer(read_buffer_bytes);
+    for (;;) {
+      auto [ec, n] = co_await upstream_.async_read_some(asio::buffer(buffer), use_tuple);
+      if (ec) {
+        note_end_of_input(Side::server, ec);
+        boost::system::error_code ignored;
+        client_.shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+      const std::string_view bytes(buffer.data(), n);
+      recorder_.server_activity(Clock::now());
+      facts_.bytes_server_to_client += n;
+      observe_server(bytes);
+      if (closing_) {
+        co_return;  // the watchdog is saying goodbye to the sender
+      }
+      writing_to_client_ = true;
+      auto [wec, written] = co_await asio::async_write(client_, asio::buffer(bytes), use_tuple);
+      writing_to_client_ = false;
+      if (wec) {
+        note_write_failure(Side::client, wec);
+        co_return;
+      }
+    }
+  }
+
+  // One deadline for the whole session state (FactsRecorder::deadline): it moves only when
+  // bytes arrive, never per read of a slow sender (no slowloris reset).
+  asio::awaitable<void> watchdog() {
+    for (;;) {
+      watchdog_.expires_at(recorder_.deadline());
+      auto [ec] = co_await watchdog_.async_wait(use_tuple);
+      if (ec) {
+        co_return;  // cancelled: the session is ending
+      }
+      if (Clock::now() < recorder_.deadline()) {
+        continue;  // something happened meanwhile; wait for the new deadline
+      }
+      timed_out_ = true;
+      facts_.end.detail = "no " + recorder_.waiting_for() + " within the time limit";
+      if (!writing_to_client_) {
+        closing_ = true;
+        const std::string line =
+            "421 4.4.2 hopscope: timeout waiting for " + recorder_.waiting_for() +
+            "; closing connection\r\n";
+        recorder_.said_to_sender(line, Clock::now());
+        watchdog_.expires_after(farewell_write_limit);
+        co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
+                  watchdog_.async_wait(use_tuple));
+      }
+      close_both();
+      co_return;
+    }
+  }
+
+  enum class Side { client, server };
+
+  void note_end_of_input(Side side, const boost::system::error_code& ec) {
+    if (!first_close_) {
+      first_close_ = side;
+    }
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+        ec != asio::error::bad_descriptor && ec != asio::error::connection_reset && !io_error_) {
+      io_error_ = std::string(side == Side::client ? "reading from the sender: "
+                                                   : "reading from upstream: ") +
+                  ec.message();
+    }
+  }
+
+  void note_write_failure(Side to, const boost::system::error_code& ec) {
+    if (!first_close_) {
+      // A failed write means that side went away first.
+      first_close_ = to;
+    }
+    if (ec != asio::error::broken_pipe && ec != asio::error::connection_reset &&
+        ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor && !io_error_) {
+      io_error_ = std::string(to == Side::client ? "writing to the sender: "
+                                                 : "writing to upstream: ") +
+                  ec.message();
+    }
+    close_both();
+  }
+
+  void observe_client(std::string_view bytes) {
+    if (observer_) {
+      observer_->feed_client(bytes);
+      return;
+    }
+    conversation_.feed_client(bytes);
+    drain_events();
+  }
+
+  void observe_server(std::string_view bytes) {
+    if (observer_) {
+      observer_->feed_server(bytes);
+      return;
+    }
+    conversation_.feed_server(bytes);
+    drain_events();
+  }
+
+  void drain_events() {
+    const auto now = Clock::now();
+    while (auto event = conversation_.next()) {
+      if (auto* start = std::get_if<smtp::StartTls>(&*event)) {
+        start_tls(*start, now);
+      } else {
+        recorder_.record(*event, now);
+      }
+    }
+  }
+
+  // RFC 3207: the server said 2xx to STARTTLS. From here on both directions are a spliced
+  // byte pipe and only the passive observer looks at them. Bytes the sender pipelined
+  // after STARTTLS that are not a TLS record are the CVE-2011-0411-class evidence.
+  void start_tls(const smtp::StartTls& start, Clock::time_point now) {
+    recorder_.record(smtp::Event{start}, now);
+    recorder_.enter_tls();
+    facts_.downstream.tls_end_to_end = true;
+    observer_.emplace();
+    if (!start.client_bytes_after_command.empty() &&
+        tls::sniff_record(start.client_bytes_after_command) != tls::Sniff::not_tls) {
+      // An eager client's ClientHello, not plaintext: hand it to the observer.
+      facts_.downstream.starttls.client_plaintext_after_starttls.reset();
+      facts_.upstream.starttls.client_plaintext_after_starttls.reset();
+      observer_->feed_client(start.client_bytes_after_command);
+    }
+    if (!start.server_bytes_after_reply.empty()) {
+      observer_->feed_server(start.server_bytes_after_reply);
+    }
+  }
+
+  void finish_tls_facts(FinishedSession& done) {
+    if (!observer_) {
+      return;
+    }
+    const auto& observation = observer_->observation();
+    facts_.upstream.tls = observation.facts;
+    done.server_chain_der = observation.server_chain_der;
+    done.client_chain_der = observation.client_chain_der;
+    auto& st = facts_.upstream.starttls;
+    if (observation.client_plaintext && !st.client_plaintext_after_starttls) {
+      st.client_plaintext_after_starttls = observation.client_plaintext;
+      facts_.downstream.starttls.client_plaintext_after_starttls = observation.client_plaintext;
+    }
+    if (observation.server_plaintext) {
+      st.server_plaintext_after_220 = observation.server_plaintext;
+    }
+    const auto& tls = observation.facts;
+    if (tls.alert && tls.alert->level == "fatal") {
+      st.handshake = "failed";
+    } else if (observer_->handshake_complete()) {
+      st.handshake = "ok";
+    } else {
+      st.handshake = "incomplete";
+    }
+    facts_.downstream.starttls.handshake = st.handshake;
+  }
+
+  void decide_end_reason() {
+    if (forced_ || (context_->shutting_down && !timed_out_ && !recorder_.quit_acknowledged())) {
+      facts_.end.reason = EndReason::shutdown;
+      facts_.end.detail = "closed at the end of the drain period";
+    } else if (timed_out_) {
+      facts_.end.reason = EndReason::timeout;
+    } else if (recorder_.quit_acknowledged()) {
+      facts_.end.reason = EndReason::quit;
+    } else if (io_error_) {
+      facts_.end.reason = EndReason::error;
+      facts_.end.detail = io_error_;
+    } else if (first_close_ == Side::server) {
+      facts_.end.reason = EndReason::upstream_closed;
+    } else {
+      facts_.end.reason = EndReason::client_closed;
+    }
+  }
+
+  void finish() {
+    if (unreachable_) {
+      finish_without_upstream();
+      return;
+    }
+    FinishedSession done;
+    finish_tls_facts(done);
+    decide_end_reason();
+    facts_.downstream.closed_first = first_close_ == Side::client;
+    complete(std::move(done));
+  }
+
+  void finish_without_upstream() {
+    FinishedSession done;
+    complete(std::move(done));
+  }
+
+  void complete(FinishedSession done) {
+    close_both();
+    context_->registry.remove(registry_id_);
+    facts_.ended_unix_ms = unix_ms_now();
+    facts_.own_probe = is_own_probe(facts_.downstream.helo, config_.hops_probe.ehlo);
+    done.facts = std::move(facts_);
+    context_->audit->submit(std::move(done));
+  }
+
+  std::shared_ptr<RelayContext> context_;
+  const config::Config& config_;
+  tcp::socket client_;
+  tcp::socket upstream_;
+  asio::steady_timer watchdog_;
+  Clock::time_point start_;
+  SessionFacts facts_;
+  smtp::Conversation conversation_;
+  FactsRecorder recorder_;
+  std::optional<tls::HandshakeObserver> observer_;
+  std::uint64_t registry_id_ = 0;
+  std::optional<Side> first_close_;
+  std::optional<std::string> io_error_;
+  bool timed_out_ = false;
+  bool forced_ = false;
+  bool unreachable_ = false;
+  bool closing_ = false;
+  bool writing_to_client_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> relay_session(tcp::socket client, std::shared_ptr<RelayContext> context) {
+  auto session = std::make_shared<Session>(std::move(client), std::move(context));
+  co_await session->run();
+}
+
+asio::awaitable<void> refuse_session(tcp::socket client, std::shared_ptr<RelayContext> context,
+                                     std::string reason) {
+  auto session = std::make_shared<Session>(std::move(client), std::move(context));
+  co_await session->refuse(std::move(reason));
+}
+
+}  // namespace hopscope

@@ -1,0 +1,48 @@
+#include "proxy/sha256.hpp"
+
+#include <array>
+#include <cstdlib>
+
+#include <openssl/evp.h>
+
+namespace hopscope {
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  Impl() {
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) {
+      std::abort();  // cannot happen short of memory exhaustion
+    }
+  }
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  Impl(Impl&&) = delete;
+  Impl& operator=(Impl&&) = delete;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {}
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+
+void Sha256::update(std::string_view bytes) {
+  EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size());
+}
+
+std::string Sha256::finish() {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(impl_->ctx, digest.data(), &length);
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(static_cast<std::size_t>(length) * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4U];
+    out += hex[digest[i] & 0x0FU];
+  }
+  return out;
+}
+
+}  // namespace hopscope

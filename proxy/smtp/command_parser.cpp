@@ -1,0 +1,214 @@
+#include "proxy/smtp/command_parser.hpp"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <utility>
+
+namespace hopscope::smtp {
+namespace {
+
+char ascii_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_upper(a[i]) != ascii_upper(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string_view> split_spaces(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') {
+      ++i;
+    }
+    const std::size_t start = i;
+    while (i < s.size() && s[i] != ' ') {
+      ++i;
+    }
+    if (i > start) {
+      out.push_back(s.substr(start, i - start));
+    }
+  }
+  return out;
+}
+
+// RFC 5321 §4.1.2 "FROM:" / "TO:" Reverse-path / Forward-path, then parameters (§4.1.1.11).
+// Tolerates spaces after the colon (widely sent, e.g. by older Exchange) but records no guess:
+// a missing prefix or an unclosed "<" is an error.
+void parse_path(Command& c, std::string_view prefix, const char* error) {
+  std::string_view rest = c.args;
+  if (rest.size() < prefix.size() || !iequals(rest.substr(0, prefix.size()), prefix)) {
+    c.error = error;
+    return;
+  }
+  rest.remove_prefix(prefix.size());
+  while (!rest.empty() && rest.front() == ' ') {
+    rest.remove_prefix(1);
+  }
+  std::size_t end = 0;
+  if (!rest.empty() && rest.front() == '<') {
+    const std::size_t close = rest.find('>');
+    if (close == std::string_view::npos) {
+      c.error = error;
+      return;
+    }
+    c.path = std::string(rest.substr(1, close - 1));
+    end = close + 1;
+  } else {
+    end = std::min(rest.find(' '), rest.size());
+    c.path = std::string(rest.substr(0, end));
+  }
+  for (std::string_view param : split_spaces(rest.substr(end))) {
+    c.params.emplace_back(param);
+  }
+}
+
+// RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]; chunk-size = 1*DIGIT.
+void parse_bdat(Command& c) {
+  const std::vector<std::string_view> words = split_spaces(c.args);
+  if (words.empty() || words.size() > 2 || (words.size() == 2 && !iequals(words[1], "LAST"))) {
+    c.error = "bdat_size_invalid";
+    return;
+  }
+  std::uint64_t size = 0;
+  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  for (char ch : words[0]) {
+    if (ch < '0' || ch > '9') {
+      c.error = "bdat_size_invalid";
+      return;
+    }
+    const auto digit = static_cast<std::uint64_t>(ch - '0');
+    if (size > (max - digit) / 10) {
+      c.error = "bdat_size_invalid";
+      return;
+    }
+    size = size * 10 + digit;
+  }
+  c.bdat_size = size;
+  if (words.size() == 2) {
+    c.kind = CommandKind::bdat_last;
+  }
+}
+
+struct VerbKind {
+  std::string_view verb;
+  CommandKind kind;
+};
+
+constexpr std::array<VerbKind, 11> verbs{{
+    {"HELO", CommandKind::helo},
+    {"EHLO", CommandKind::ehlo},
+    {"MAIL", CommandKind::mail},
+    {"RCPT", CommandKind::rcpt},
+    {"DATA", CommandKind::data},
+    {"BDAT", CommandKind::bdat},
+    {"STARTTLS", CommandKind::starttls},
+    {"AUTH", CommandKind::auth},
+    {"QUIT", CommandKind::quit},
+    {"RSET", CommandKind::rset},
+    {"NOOP", CommandKind::noop},
+}};
+
+}  // namespace
+
+const char* to_string(CommandKind kind) {
+  switch (kind) {
+    case CommandKind::helo:
+      return "HELO";
+    case CommandKind::ehlo:
+      return "EHLO";
+    case CommandKind::mail:
+      return "MAIL";
+    case CommandKind::rcpt:
+      return "RCPT";
+    case CommandKind::data:
+      return "DATA";
+    case CommandKind::bdat:
+      return "BDAT";
+    case CommandKind::bdat_last:
+      return "BDAT LAST";
+    case CommandKind::starttls:
+      return "STARTTLS";
+    case CommandKind::auth:
+      return "AUTH";
+    case CommandKind::auth_response:
+      return "AUTH response";
+    case CommandKind::quit:
+      return "QUIT";
+    case CommandKind::rset:
+      return "RSET";
+    case CommandKind::noop:
+      return "NOOP";
+    case CommandKind::other:
+      return "other";
+  }
+  return "other";
+}
+
+Command parse_command(std::string_view line) {
+  Command c;
+  c.raw = std::string(line);
+  const std::size_t space = line.find(' ');
+  const std::string_view verb = line.substr(0, space);
+  c.verb.reserve(verb.size());
+  for (char ch : verb) {
+    c.verb += ascii_upper(ch);
+  }
+  if (space != std::string_view::npos) {
+    c.args = std::string(line.substr(space + 1));
+  }
+  for (const VerbKind& vk : verbs) {
+    if (vk.verb == c.verb) {
+      c.kind = vk.kind;
+      break;
+    }
+  }
+  c.transcript_line = c.raw;
+  switch (c.kind) {
+    case CommandKind::mail:
+      parse_path(c, "FROM:", "mail_syntax");
+      break;
+    case CommandKind::rcpt:
+      parse_path(c, "TO:", "rcpt_syntax");
+      break;
+    case CommandKind::bdat:
+      parse_bdat(c);
+      break;
+    case CommandKind::auth: {
+      // RFC 4954 §4: AUTH mechanism [initial-response]; only the mechanism may be logged.
+      const std::vector<std::string_view> words = split_spaces(c.args);
+      if (words.size() > 1) {
+        c.secret = true;
+        // words view c.args, which starts after the first SP of the line.
+        const auto mech_end =
+            space + 1 + static_cast<std::size_t>(words[0].data() - c.args.data()) + words[0].size();
+        c.transcript_line = std::string(line.substr(0, mech_end)) + " <redacted>";
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return c;
+}
+
+Command sasl_response(std::string_view line) {
+  Command c;
+  c.kind = CommandKind::auth_response;
+  c.raw = std::string(line);
+  c.secret = true;
+  c.transcript_line = "<redacted>";
+  return c;
+}
+
+}  // namespace hopscope::smtp

@@ -1,0 +1,310 @@
+#include "proxy/smtp/conversation.hpp"
+
+#include <string>
+#include <utility>
+
+namespace hopscope::smtp {
+namespace {
+
+constexpr std::size_t detail_bytes = 200;
+
+std::string capped(std::string_view s) {
+  return std::string(s.substr(0, detail_bytes));
+}
+
+}  // namespace
+
+const char* to_string(Direction dir) {
+  return dir == Direction::client_to_server ? "c>s" : "s>c";
+}
+
+Conversation::Conversation(Limits limits)
+    : limits_(limits),
+      client_reader_(limits.max_line_bytes),
+      server_parser_(limits.max_line_bytes, limits.max_reply_lines, limits.max_reply_bytes) {}
+
+void Conversation::feed_client(std::string_view bytes) {
+  client_input(bytes);
+}
+
+void Conversation::feed_server(std::string_view bytes) {
+  if (tls_) {
+    return;
+  }
+  server_parser_.feed(bytes);
+  while (!tls_) {
+    std::optional<ReplyEvent> event = server_parser_.next();
+    if (!event) {
+      return;
+    }
+    if (auto* reply = std::get_if<Reply>(&*event)) {
+      on_reply(std::move(*reply));
+    } else if (auto* bad = std::get_if<MalformedReply>(&*event)) {
+      anomaly(Direction::server_to_client, "malformed_reply",
+              bad->reason + ": " + capped(bad->lines.back()));
+      // Never guessed: code 0, lines verbatim. It still answers the oldest command, as the
+      // sender will take it as a (failed) reply (Postfix smtp_chat.c does the same).
+      Reply as_is;
+      as_is.lines = std::move(bad->lines);
+      on_reply(std::move(as_is));
+    } else if (auto* too_long = std::get_if<ReplyTooLong>(&*event)) {
+      anomaly(Direction::server_to_client, "reply_too_long",
+              "code " + std::to_string(too_long->code) + " past " +
+                  std::to_string(too_long->max_lines) + " lines or " +
+                  std::to_string(too_long->max_bytes) + " bytes");
+    } else if (auto* line = std::get_if<LineTooLong>(&*event)) {
+      anomaly(Direction::server_to_client, "line_too_long",
+              "limit " + std::to_string(line->limit) + ": " + capped(line->prefix));
+    } else if (auto* bare = std::get_if<ReplyBareLf>(&*event)) {
+      anomaly(Direction::server_to_client, "bare_lf", bare->line);
+    }
+  }
+}
+
+std::optional<Event> Conversation::next() {
+  if (out_.empty()) {
+    return std::nullopt;
+  }
+  Event event = std::move(out_.front());
+  out_.pop_front();
+  return event;
+}
+
+void Conversation::anomaly(Direction dir, std::string kind, std::string_view detail) {
+  out_.emplace_back(Anomaly{dir, std::move(kind), capped(detail)});
+}
+
+void Conversation::client_input(std::string_view bytes) {
+  std::string carry;  // bytes the line reader held when the framing changed
+  for (;;) {
+    switch (client_state_) {
+      case ClientState::tls:
+        return;
+      case ClientState::hold_data:
+      case ClientState::hold_starttls:
+      case ClientState::hold_auth:
+        hold(bytes);
+        return;
+      case ClientState::content: {
+        if (bytes.empty()) {
+          return;
+        }
+        const std::size_t used = framer_.feed(bytes);
+        drain_framer();
+        bytes.remove_prefix(used);
+        if (framer_.active()) {
+          return;
+        }
+        client_state_ = ClientState::commands;
+        continue;
+      }
+      case ClientState::commands:
+      case ClientState::sasl_line: {
+        if (!bytes.empty()) {
+          client_reader_.feed(bytes);
+          bytes = {};
+        }
+        const ClientState before = client_state_;
+        if (!pump_client_line()) {
+          return;
+        }
+        if (client_state_ != before && client_state_ != ClientState::commands &&
+            client_state_ != ClientState::sasl_line) {
+          // The framing changed: the bytes after this line are not lines any more.
+          carry = client_reader_.take_buffered();
+          bytes = carry;
+        }
+        continue;
+      }
+    }
+  }
+}
+
+bool Conversation::pump_client_line() {
+  std::optional<LineEvent> event = client_reader_.next();
+  if (!event) {
+    return false;
+  }
+  on_client_line(std::move(*event));
+  return true;
+}
+
+void Conversation::on_client_line(LineEvent event) {
+  const bool sasl = client_state_ == ClientState::sasl_line;
+  std::string text;
+  bool too_long = false;
+  if (auto* line = std::get_if<Line>(&event)) {
+    if (line->ending == LineEnding::bare_lf) {
+      anomaly(Direction::client_to_server, "bare_lf",
+              sasl ? std::string_view("<redacted>") : std::string_view(line->text));
+    }
+    text = std::move(line->text);
+  } else {
+    auto& long_line = std::get<LineTooLong>(event);
+    anomaly(Direction::client_to_server, "line_too_long",
+            "limit " + std::to_string(long_line.limit) +
+                (sasl ? std::string() : ": " + capped(long_line.prefix)));
+    text = std::move(long_line.prefix);
+    too_long = true;
+  }
+  if (sasl) {
+    emit_command(sasl_response(text));
+    client_state_ = ClientState::hold_auth;
+    return;
+  }
+  Command command = parse_command(text);
+  if (too_long) {
+    // Only a prefix is known: record it, but take no framing decision on it.
+    command.kind = CommandKind::other;
+    command.bdat_size.reset();
+  }
+  if (!command.error.empty()) {
+    anomaly(Direction::client_to_server, command.error, command.transcript_line);
+  }
+  const CommandKind kind = command.kind;
+  const std::optional<std::uint64_t> bdat_size = command.bdat_size;
+  emit_command(std::move(command));
+  switch (kind) {
+    case CommandKind::data:
+      framer_.reset();
+      client_state_ = ClientState::hold_data;
+      break;
+    case CommandKind::starttls:
+      client_state_ = ClientState::hold_starttls;
+      break;
+    case CommandKind::auth:
+      client_state_ = ClientState::hold_auth;
+      break;
+    case CommandKind::bdat:
+    case CommandKind::bdat_last:
+      if (bdat_size) {
+        // RFC 3030 §2: the chunk follows whatever the reply; no reply is awaited.
+        framer_.start_bdat(*bdat_size, kind == CommandKind::bdat_last);
+        drain_framer();
+        if (framer_.active()) {
+          client_state_ = ClientState::content;
+        }
+      }
+      break;
+    case CommandKind::helo:
+    case CommandKind::ehlo:
+    case CommandKind::mail:
+    case CommandKind::rset:
+      framer_.reset();
+      break;
+    default:
+      break;
+  }
+}
+
+void Conversation::emit_command(Command command) {
+  out_.emplace_back(ClientCommand{command, command.transcript_line});
+  if (command.kind == CommandKind::data) {
+    data_command_ = command;
+  }
+  push_awaiting(std::move(command));
+}
+
+void Conversation::push_awaiting(Command command) {
+  if (awaiting_.size() >= limits_.max_pipelined_commands) {
+    anomaly(Direction::client_to_server, "pipeline_overflow",
+            std::to_string(awaiting_.size()) + " commands await replies");
+    return;
+  }
+  awaiting_.push_back(std::move(command));
+}
+
+void Conversation::hold(std::string_view bytes) {
+  const std::size_t room =
+      pending_.size() < limits_.max_pending_bytes ? limits_.max_pending_bytes - pending_.size() : 0;
+  pending_.append(bytes.substr(0, room));
+  if (bytes.size() > room) {
+    if (pending_dropped_ == 0) {
+      anomaly(Direction::client_to_server, "pending_overflow",
+              "more than " + std::to_string(limits_.max_pending_bytes) +
+                  " bytes before the reply; later bytes not parsed");
+    }
+    pending_dropped_ += bytes.size() - room;
+  }
+}
+
+void Conversation::release(ClientState next) {
+  std::string held = std::move(pending_);
+  pending_.clear();
+  const bool gap = pending_dropped_ > 0;
+  pending_dropped_ = 0;
+  client_state_ = next;
+  client_input(held);
+  if (gap && client_state_ == ClientState::content) {
+    // Known limitation: dropped bytes are gone, so the message is marked incomplete and its
+    // line position is unknown; command parsing after a gap may start mid-line.
+    framer_.mark_gap();
+  }
+}
+
+void Conversation::drain_framer() {
+  while (std::optional<FramerEvent> event = framer_.next()) {
+    if (const auto* end = std::get_if<MessageEnd>(&*event);
+        end != nullptr && end->transfer == Transfer::data && data_command_) {
+      // RFC 5321 §4.1.1.4: DATA has a second reply, after the final dot; it takes its place
+      // among the commands pipelined after the message.
+      push_awaiting(*data_command_);
+    }
+    std::visit([this](auto& e) { out_.emplace_back(std::move(e)); }, *event);
+  }
+}
+
+void Conversation::on_reply(Reply reply) {
+  if (!banner_seen_) {
+    banner_seen_ = true;
+    out_.emplace_back(ServerReply{std::move(reply), std::nullopt});
+    return;
+  }
+  if (awaiting_.empty()) {
+    anomaly(Direction::server_to_client, "unexpected_reply",
+            reply.lines.empty() ? std::string_view() : std::string_view(reply.lines.front()));
+    out_.emplace_back(ServerReply{std::move(reply), std::nullopt});
+    return;
+  }
+  Command command = std::move(awaiting_.front());
+  awaiting_.pop_front();
+  const CommandKind kind = command.kind;
+  const int code = reply.code;
+  out_.emplace_back(ServerReply{std::move(reply), std::move(command)});
+  switch (kind) {
+    case CommandKind::data:
+      if (client_state_ == ClientState::hold_data) {
+        if (code == 354) {
+          framer_.start_data();
+          release(ClientState::content);
+        } else {
+          release(ClientState::commands);  // rejected DATA: what follows are commands
+        }
+      }
+      break;
+    case CommandKind::starttls:
+      if (client_state_ == ClientState::hold_starttls) {
+        if (code >= 200 && code <= 299) {
+          // RFC 3207 §4.2: what follows is TLS; plaintext held here is injection evidence.
+          tls_ = true;
+          client_state_ = ClientState::tls;
+          out_.emplace_back(StartTls{std::move(pending_), server_parser_.take_buffered()});
+          pending_.clear();
+          pending_dropped_ = 0;
+        } else {
+          release(ClientState::commands);
+        }
+      }
+      break;
+    case CommandKind::auth:
+    case CommandKind::auth_response:
+      if (client_state_ == ClientState::hold_auth) {
+        release(code == 334 ? ClientState::sasl_line : ClientState::commands);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace hopscope::smtp

@@ -1,0 +1,226 @@
+#include "proxy/smtp/data_framer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace hopscope::smtp {
+namespace {
+
+constexpr std::size_t evidence_bytes = 32;
+
+}  // namespace
+
+const char* to_string(Transfer transfer) {
+  return transfer == Transfer::data ? "DATA" : "BDAT";
+}
+
+void DataFramer::start_data() {
+  transfer_ = Transfer::data;
+  state_ = State::line_start;
+  prev_ = 0;
+  tail_.clear();
+  active_ = true;
+  message_open_ = true;
+  complete_ = true;
+  wire_bytes_ = 0;
+  content_bytes_ = 0;
+}
+
+void DataFramer::start_bdat(std::uint64_t size, bool last) {
+  if (!message_open_ || transfer_ != Transfer::bdat) {
+    message_open_ = true;
+    complete_ = true;
+    wire_bytes_ = 0;
+    content_bytes_ = 0;
+  }
+  transfer_ = Transfer::bdat;
+  chunk_left_ = size;
+  last_chunk_ = last;
+  active_ = true;
+  if (size == 0) {
+    // RFC 3030 §2: "BDAT 0 LAST" ends a message with no further bytes.
+    active_ = false;
+    if (last) {
+      finish();
+    }
+  }
+}
+
+void DataFramer::mark_gap() {
+  complete_ = false;
+  state_ = State::mid;
+  prev_ = 0;
+}
+
+void DataFramer::reset() {
+  flush();
+  active_ = false;
+  message_open_ = false;
+}
+
+std::size_t DataFramer::feed(std::string_view bytes) {
+  if (!active_ || bytes.empty()) {
+    return 0;
+  }
+  if (transfer_ == Transfer::data) {
+    const std::size_t used = feed_data(bytes);
+    flush();
+    return used;
+  }
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_left_, bytes.size()));
+  piece_.append(bytes.substr(0, n));
+  chunk_left_ -= n;
+  wire_bytes_ += n;
+  content_bytes_ += n;
+  flush();
+  if (chunk_left_ == 0) {
+    active_ = false;
+    if (last_chunk_) {
+      finish();
+    }
+  }
+  return n;
+}
+
+std::size_t DataFramer::feed_data(std::string_view in) {
+  std::size_t i = 0;
+  while (i < in.size() && active_) {
+    const char b = in[i];
+    switch (state_) {
+      case State::mid: {
+        // Hot path: copy up to and including the next LF in one go.
+        const void* hit = std::memchr(in.data() + i, '\n', in.size() - i);
+        const std::size_t end =
+            hit == nullptr
+                ? in.size()
+                : static_cast<std::size_t>(static_cast<const char*>(hit) - in.data()) + 1;
+        piece_.append(in.substr(i, end - i));
+        if (hit != nullptr) {
+          const char before = end - 1 > i ? in[end - 2] : prev_;
+          state_ = before == '\r' ? State::line_start : State::lf_start;
+        }
+        prev_ = in[end - 1];
+        i = end;
+        continue;
+      }
+      case State::line_start:
+        if (b == '.') {
+          // RFC 5321 §4.5.2: the first "." of a line is removed (or ends the data).
+          state_ = State::crlf_dot;
+          prev_ = b;
+          ++i;
+        } else {
+          state_ = State::mid;
+        }
+        continue;
+      case State::lf_start:
+        if (b == '.') {
+          piece_ += b;
+          state_ = State::lf_dot;
+          prev_ = b;
+          ++i;
+        } else {
+          state_ = State::mid;
+        }
+        continue;
+      case State::crlf_dot:
+        if (b == '\r') {
+          state_ = State::crlf_dot_cr;  // the CR is held until the next byte decides
+          prev_ = b;
+          ++i;
+        } else if (b == '\n') {
+          piece_ += b;
+          ambiguous(in, i);  // <CR><LF>.<LF>
+          state_ = State::lf_start;
+          prev_ = b;
+          ++i;
+        } else {
+          state_ = State::mid;
+        }
+        continue;
+      case State::crlf_dot_cr:
+        if (b == '\n') {
+          ++i;
+          wire_bytes_ += i;
+          finish();
+          tail_.clear();
+          return i;
+        }
+        piece_ += '\r';
+        state_ = State::mid;
+        continue;
+      case State::lf_dot:
+        if (b == '\r') {
+          piece_ += b;
+          state_ = State::lf_dot_cr;
+          prev_ = b;
+          ++i;
+        } else if (b == '\n') {
+          piece_ += b;
+          ambiguous(in, i);  // <LF>.<LF>
+          state_ = State::lf_start;
+          prev_ = b;
+          ++i;
+        } else {
+          state_ = State::mid;
+        }
+        continue;
+      case State::lf_dot_cr:
+        if (b == '\n') {
+          piece_ += b;
+          ambiguous(in, i);  // <LF>.<CR><LF>
+          state_ = State::line_start;
+          prev_ = b;
+          ++i;
+        } else {
+          state_ = State::mid;
+        }
+        continue;
+    }
+  }
+  wire_bytes_ += i;
+  tail_.append(in.substr(i > evidence_bytes ? i - evidence_bytes : 0, std::min(i, evidence_bytes)));
+  if (tail_.size() > evidence_bytes) {
+    tail_.erase(0, tail_.size() - evidence_bytes);
+  }
+  return i;
+}
+
+void DataFramer::ambiguous(std::string_view in, std::size_t last_index) {
+  std::string evidence = tail_;
+  const std::size_t n = last_index + 1;
+  evidence.append(
+      in.substr(n > evidence_bytes ? n - evidence_bytes : 0, std::min(n, evidence_bytes)));
+  if (evidence.size() > evidence_bytes) {
+    evidence.erase(0, evidence.size() - evidence_bytes);
+  }
+  flush();
+  out_.emplace_back(AmbiguousEndOfData{std::move(evidence)});
+}
+
+void DataFramer::flush() {
+  if (!piece_.empty()) {
+    content_bytes_ += transfer_ == Transfer::data ? piece_.size() : 0;
+    out_.emplace_back(MessageContent{std::move(piece_)});
+    piece_.clear();
+  }
+}
+
+void DataFramer::finish() {
+  flush();
+  out_.emplace_back(MessageEnd{transfer_, wire_bytes_, content_bytes_, complete_});
+  active_ = false;
+  message_open_ = false;
+}
+
+std::optional<FramerEvent> DataFramer::next() {
+  if (out_.empty()) {
+    return std::nullopt;
+  }
+  FramerEvent event = std::move(out_.front());
+  out_.pop_front();
+  return event;
+}
+
+}  // namespace hopscope::smtp

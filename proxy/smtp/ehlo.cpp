@@ -1,0 +1,88 @@
+#include "proxy/smtp/ehlo.hpp"
+
+#include <utility>
+
+namespace hopscope::smtp {
+namespace {
+
+char ascii_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_upper(a[i]) != ascii_upper(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The text of a reply line: after "250-" / "250 ", or empty for a bare "250".
+std::string_view line_text(std::string_view line) {
+  return line.size() > 4 ? line.substr(4) : std::string_view{};
+}
+
+}  // namespace
+
+std::optional<Capabilities> Capabilities::from_reply(const Reply& reply) {
+  if (reply.code < 200 || reply.code > 299 || reply.lines.empty()) {
+    return std::nullopt;
+  }
+  Capabilities caps;
+  caps.greeting_ = std::string(line_text(reply.lines.front()));
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    const std::string_view text = line_text(reply.lines[i]);
+    Capability cap;
+    cap.line = std::string(text);
+    std::size_t pos = 0;
+    bool first = true;
+    while (pos < text.size()) {
+      while (pos < text.size() && text[pos] == ' ') {
+        ++pos;
+      }
+      const std::size_t start = pos;
+      while (pos < text.size() && text[pos] != ' ') {
+        ++pos;
+      }
+      if (pos == start) {
+        break;
+      }
+      if (first) {
+        cap.keyword = std::string(text.substr(start, pos - start));
+        first = false;
+      } else {
+        cap.params.emplace_back(text.substr(start, pos - start));
+      }
+    }
+    caps.items_.push_back(std::move(cap));
+  }
+  return caps;
+}
+
+const Capability* Capabilities::find(std::string_view keyword) const {
+  for (const Capability& cap : items_) {
+    if (iequals(cap.keyword, keyword)) {
+      return &cap;
+    }
+  }
+  return nullptr;
+}
+
+bool Capabilities::has(std::string_view keyword) const {
+  return find(keyword) != nullptr;
+}
+
+std::vector<std::string> Capabilities::lines() const {
+  std::vector<std::string> out;
+  out.reserve(items_.size());
+  for (const Capability& cap : items_) {
+    out.push_back(cap.line);
+  }
+  return out;
+}
+
+}  // namespace hopscope::smtp

@@ -1,0 +1,379 @@
+// The built `hopscope relay` between real senders (swaks, a raw SMTP client) and a real
+// Postfix on loopback (issue 4's integration tests): bytes arrive unchanged, the audit
+// documents record what was on the wire, failures never turn into a false success.
+
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include "postfix_instance.hpp"
+#include "relay_fixture.hpp"
+#include "smtp_client.hpp"
+#include "test_pki.hpp"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace hopscope::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string sha256_hex(std::string_view bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4U];
+    out += hex[md[i] & 0x0FU];
+  }
+  return out;
+}
+
+std::string message_text(int n) {
+  std::string m = "From: a@example.test\r\nTo: u@contoso.test\r\nSubject: relay test " +
+                  std::to_string(n) + "\r\n\r\n";
+  for (int i = 0; i < 50; ++i) {
+    m += "line " + std::to_string(i) + " of message " + std::to_string(n) +
+         " \xC3\xA9 with some text to make it longer\r\n";
+  }
+  m += ".a line that starts with a dot\r\n..two dots";  // swaks stuffs these; Postfix unstuffs
+  return m;
+}
+
+struct TlsWorld {
+  TempDir dir{"hopscope-pki"};
+  TestPki pki{dir.path()};
+};
+
+TEST(RelayPassthrough, TwentyVerifiedTlsMessagesArriveByteIdentical) {
+  TlsWorld world;
+  PostfixOptions po;
+  po.tls = PostfixTls::encrypt;
+  po.cert_file = world.pki.server().cert;
+  po.key_file = world.pki.server().key;
+  po.tls_protocols = std::string(tls_only_1_2);
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address()});
+
+  constexpr int count = 20;
+  std::vector<std::string> sent;
+  for (int i = 0; i < count; ++i) {
+    const auto file = world.dir.path() / ("m" + std::to_string(i) + ".eml");
+    sent.push_back(message_text(i));
+    write_file(file, sent.back());
+    const auto r = run_swaks({"--server", relay.address(), "--to", "u@contoso.test", "--from",
+                              "a@example.test", "--tls", "--tls-verify", "--tls-ca-path",
+                              world.pki.ca_file().string(), "--tls-sni", "mail.contoso.test",
+                              "--data", "@" + file.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.transcript << r.errors;
+  }
+  ASSERT_EQ(postfix.wait_for_messages(count, 30s), static_cast<std::size_t>(count));
+  ASSERT_TRUE(relay.wait_for_sessions(count)) << relay.stderr_text();
+
+  // Every delivered message is byte-identical to what was sent (after Postfix's trace lines).
+  std::vector<std::string> delivered;
+  for (const auto& m : postfix.messages()) {
+    delivered.push_back(strip_delivery_headers(m));
+  }
+  for (const auto& s : sent) {
+    EXPECT_NE(std::find(delivered.begin(), delivered.end(), s + "\r\n"), delivered.end())
+        << "not delivered unchanged: " << s.substr(0, 80);
+  }
+
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), static_cast<std::size_t>(count));
+  for (const auto& doc : docs) {
+    EXPECT_EQ(json_string(doc, "schema"), "hopscope.session/1");
+    EXPECT_EQ(json_string(doc, "upstream.tls.version"), "TLSv1.2");
+    EXPECT_EQ(json_string(doc, "upstream.tls.sni"), "mail.contoso.test");
+    EXPECT_EQ(json_string(doc, "upstream.starttls.handshake"), "ok");
+    const auto* chain = json_at(doc, "upstream.tls.server_certificates");
+    ASSERT_NE(chain, nullptr);
+    ASSERT_FALSE(chain->as_array().empty());
+    const auto leaf = chain->as_array().at(0).as_object();
+    EXPECT_EQ(std::string(leaf.at("sha256").as_string()), world.pki.server().sha256);
+    // QUIT travels encrypted after STARTTLS: the relay can only say who closed first.
+    const auto reason = json_string(doc, "end.reason");
+    EXPECT_TRUE(reason == "client_closed" || reason == "upstream_closed") << reason;
+  }
+}
+
+TEST(RelayPassthrough, TlsOneThreeRecordsSniAndOfferedVersions) {
+  TlsWorld world;
+  PostfixOptions po;
+  po.tls = PostfixTls::encrypt;
+  po.cert_file = world.pki.server().cert;
+  po.key_file = world.pki.server().key;
+  po.tls_protocols = std::string(tls_only_1_3);
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address()});
+
+  const auto file = world.dir.path() / "m.eml";
+  write_file(file, message_text(1));
+  const auto r =
+      run_swaks({"--server", relay.address(), "--to", "u@contoso.test", "--from", "a@example.test",
+                 "--tls", "--tls-sni", "mail.contoso.test", "--data", "@" + file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.transcript << r.errors;
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "upstream.tls.version"), "TLSv1.3");
+  EXPECT_EQ(json_string(docs[0], "upstream.tls.sni"), "mail.contoso.test");
+  const auto* offered = json_at(docs[0], "upstream.tls.offered_versions");
+  ASSERT_NE(offered, nullptr);
+  bool has13 = false;
+  for (const auto& v : offered->as_array()) {
+    has13 = has13 || v.as_string() == "TLSv1.3";
+  }
+  EXPECT_TRUE(has13);
+  EXPECT_TRUE(json_at(docs[0], "downstream.tls.end_to_end")->as_bool());
+}
+
+TEST(RelayPassthrough, PipelinedSessionIsRelayedAndRecorded) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address()});
+
+  const std::string message = message_text(7) + "\r\n";
+  {
+    SmtpClient client(relay.host(), relay.port());
+    const auto ehlo = client.greet_and_ehlo();
+    ASSERT_TRUE(ehlo.has_keyword("PIPELINING"));
+    const auto replies = client.send_mail_pipelined(
+        {"a@example.test", {"u@contoso.test", "v@contoso.test"}}, message);
+    ASSERT_EQ(replies.size(), 5U);
+    EXPECT_EQ(replies[3].code, 354);
+    EXPECT_EQ(replies[4].code, 250);
+    client.quit();
+  }
+  ASSERT_EQ(postfix.wait_for_messages(2, 20s), 2U);  // one delivery per recipient
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  const auto& messages = docs[0].at("messages").as_array();
+  ASSERT_EQ(messages.size(), 1U);
+  const auto& m = messages[0].as_object();
+  EXPECT_EQ(m.at("size").as_int64(), static_cast<std::int64_t>(message.size()));
+  EXPECT_EQ(std::string(m.at("sha256").as_string()), sha256_hex(message));
+  EXPECT_EQ(std::string(m.at("mail_from").as_string()), "a@example.test");
+  EXPECT_EQ(m.at("rcpt_to").as_array().size(), 2U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "quit");
+  EXPECT_FALSE(json_at(docs[0], "upstream.starttls.offered")->as_bool());
+}
+
+TEST(RelayPassthrough, BdatChunksAreRelayedUnchanged) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address()});
+
+  const std::vector<std::string> chunks = {
+      "From: a@example.test\r\nTo: u@contoso.test\r\nSubject: bdat\r\n\r\nfirst chunk\r\n",
+      ".\r\na lone dot above is data in a BDAT chunk\r\n", "last chunk\r\n"};
+  std::string whole;
+  for (const auto& c : chunks) {
+    whole += c;
+  }
+  {
+    SmtpClient client(relay.host(), relay.port());
+    const auto ehlo = client.greet_and_ehlo();
+    ASSERT_TRUE(ehlo.has_keyword("CHUNKING"));
+    const auto replies = client.send_mail_bdat({"a@example.test", {"u@contoso.test"}}, chunks);
+    ASSERT_FALSE(replies.empty());
+    EXPECT_EQ(replies.back().code, 250);
+    client.quit();
+  }
+  ASSERT_EQ(postfix.wait_for_messages(1, 20s), 1U);
+  EXPECT_EQ(strip_delivery_headers(postfix.messages().at(0)), whole);
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  const auto& m = docs[0].at("messages").as_array().at(0).as_object();
+  EXPECT_EQ(std::string(m.at("transfer").as_string()), "BDAT");
+  EXPECT_EQ(m.at("size").as_int64(), static_cast<std::int64_t>(whole.size()));
+  EXPECT_EQ(std::string(m.at("sha256").as_string()), sha256_hex(whole));
+}
+
+TEST(RelayUpstream, UnreachableUpstreamGets421AndADocument) {
+  const auto dead = free_loopback_port();  // nothing listens there
+  RelayProcess relay({.upstream = "127.0.0.1:" + std::to_string(dead)});
+  SmtpClient client(relay.host(), relay.port());
+  const auto reply = client.read_reply();
+  EXPECT_EQ(reply.code, 421);
+  EXPECT_NE(reply.raw.find("4.4.0"), std::string::npos) << reply.raw;
+  EXPECT_TRUE(client.wait_closed());
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_unreachable");
+}
+
+// A scripted upstream that accepts one session and hangs up in the middle of DATA.
+class HangUpMidData {
+ public:
+  HangUpMidData() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&a), len);
+    ::listen(listener_, 4);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HangUpMidData() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  HangUpMidData(const HangUpMidData&) = delete;
+  HangUpMidData& operator=(const HangUpMidData&) = delete;
+  HangUpMidData(HangUpMidData&&) = delete;
+  HangUpMidData& operator=(HangUpMidData&&) = delete;
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  void serve() const {
+    const int fd = ::accept(listener_, nullptr, nullptr);
+    if (fd < 0) {
+      return;
+    }
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    auto say = [fd](const std::string& s) { (void)!::write(fd, s.data(), s.size()); };
+    std::string in;
+    auto read_line = [fd, &in]() {
+      for (;;) {
+        const auto eol = in.find("\r\n");
+        if (eol != std::string::npos) {
+          auto line = in.substr(0, eol);
+          in.erase(0, eol + 2);
+          return line;
+        }
+        std::array<char, 4096> buf{};
+        const auto n = ::read(fd, buf.data(), buf.size());
+        if (n <= 0) {
+          return std::string("<eof>");
+        }
+        in.append(buf.data(), static_cast<std::size_t>(n));
+      }
+    };
+    say("220 scripted ESMTP\r\n");
+    read_line();
+    say("250-scripted\r\n250 8BITMIME\r\n");
+    read_line();
+    say("250 2.1.0 ok\r\n");
+    read_line();
+    say("250 2.1.5 ok\r\n");
+    read_line();
+    say("354 go ahead\r\n");
+    read_line();  // the first content line, then hang up
+    ::close(fd);
+  }
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST(RelayUpstream, UpstreamClosingMidDataNeverGivesTheSenderASuccess) {
+  HangUpMidData upstream;
+  RelayProcess relay({.upstream = "127.0.0.1:" + std::to_string(upstream.port())});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    (void)client.greet_and_ehlo();
+    EXPECT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+    EXPECT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+    EXPECT_EQ(client.command("DATA").code, 354);
+    client.send("Subject: cut\r\n\r\nbody\r\n");
+    std::string rest;
+    try {
+      client.send(".\r\n");
+      const auto reply = client.read_reply();
+      rest = reply.raw;
+    } catch (const std::exception&) {
+      // the connection was closed: exactly what must happen
+    }
+    EXPECT_EQ(rest.rfind("250", 0), std::string::npos) << "the sender got: " << rest;
+  }  // the sender closes, as an MTA does once the server hung up
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_closed");
+}
+
+TEST(RelayLimits, SessionsBeyondMaxSessionsGet421) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address(),
+                      .extra_toml = "[relay]\nmax_sessions = 1\nmax_sessions_per_client = 1\n"});
+  {
+    SmtpClient first(relay.host(), relay.port());
+    EXPECT_EQ(first.read_reply().code, 220);
+    SmtpClient second(relay.host(), relay.port());
+    const auto refused = second.read_reply();
+    EXPECT_EQ(refused.code, 421);
+    EXPECT_NE(refused.raw.find("4.3.2"), std::string::npos) << refused.raw;
+    first.quit();
+  }  // both senders close
+  ASSERT_TRUE(relay.wait_for_sessions(2)) << relay.stderr_text();
+  bool saw_limit = false;
+  for (const auto& doc : relay.documents()) {
+    saw_limit = saw_limit || json_string(doc, "end.reason") == "limit";
+  }
+  EXPECT_TRUE(saw_limit);
+}
+
+TEST(RelayAudit, UnwritableAuditDirectoryDoesNotStopMail) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  TempDir dir("hopscope-ro");
+  write_file(dir.path() / "file", "a regular file: nothing can be created below it");
+  RelayProcess relay(
+      {.upstream = postfix.address(), .audit_directory = (dir.path() / "file" / "audit").string()});
+  const auto file = dir.path() / "m.eml";
+  write_file(file, message_text(3));
+  const auto r = run_swaks({"--server", relay.address(), "--to", "u@contoso.test", "--from",
+                            "a@example.test", "--data", "@" + file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.transcript << r.errors;
+  ASSERT_EQ(postfix.wait_for_messages(1, 20s), 1U);
+  EXPECT_EQ(strip_delivery_headers(postfix.messages().at(0)), message_text(3) + "\r\n");
+  EXPECT_TRUE(
+      relay.process().wait_for_line(Stream::err, std::regex("(lost|cannot|could not)"), 20s))
+      << relay.stderr_text();
+}
+
+TEST(RelayShutdown, SigtermDrainsThenClosesWithShutdownReason) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay(
+      {.upstream = postfix.address(), .extra_toml = "[relay.timeouts]\ndrain = \"500ms\"\n"});
+  SmtpClient idle(relay.host(), relay.port());
+  EXPECT_EQ(idle.read_reply().code, 220);
+  ::kill(relay.process().pid(), SIGTERM);
+  EXPECT_TRUE(idle.wait_closed());
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+}
+
+}  // namespace
+}  // namespace hopscope::test

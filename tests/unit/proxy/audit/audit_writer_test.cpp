@@ -1,0 +1,253 @@
+#include "proxy/audit_writer.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "proxy/session_id.hpp"
+#include "sample_facts.hpp"
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hopscope {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+// A fresh folder under /tmp, removed (with everything in it) when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/hopscope-audit-test-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed");
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  TempDir(TempDir&&) = delete;
+  TempDir& operator=(TempDir&&) = delete;
+
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+config::AuditConfig config_for(const fs::path& dir) {
+  config::AuditConfig cfg;
+  cfg.directory = dir.string();
+  return cfg;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::vector<fs::path> files_under(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) {
+      files.push_back(entry.path());
+    }
+  }
+  return files;
+}
+
+mode_t mode_of(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return 0;
+  }
+  return st.st_mode & 07777U;
+}
+
+TEST(AuditWriter, DocumentLandsInDateFolderWithNoTempFileLeft) {
+  const TempDir tmp;
+  const auto root = tmp.path() / "audit" / "nested";  // created on demand
+  AuditWriter writer(config_for(root));
+  const auto facts = test::sample_facts();
+  ASSERT_TRUE(writer.write(facts, test::sample_findings(), "verdict"));
+  EXPECT_EQ(writer.documents_written(), 1U);
+  EXPECT_EQ(writer.documents_lost(), 0U);
+
+  const auto document = root / "2026-11-22" / (facts.id + ".json");
+  ASSERT_TRUE(fs::exists(document));
+  const auto doc = json::parse(read_file(document));
+  EXPECT_EQ(doc.at_pointer("/id").as_string(), facts.id);
+  EXPECT_EQ(doc.at_pointer("/findings/0/id").as_string(), "CERT_SELF_SIGNED");
+
+  for (const auto& file : files_under(tmp.path())) {
+    EXPECT_EQ(file.filename().string().find(".tmp"), std::string::npos) << file;
+  }
+  EXPECT_EQ(files_under(tmp.path()).size(), 2U);  // the document and sessions.jsonl
+  // Never more open than 0640 / 0750 (the umask may narrow them further).
+  EXPECT_EQ(mode_of(document) & ~mode_t{0640}, 0U);
+  EXPECT_EQ(mode_of(root / "2026-11-22") & ~mode_t{0750}, 0U);
+  EXPECT_EQ(mode_of(root / "sessions.jsonl") & ~mode_t{0640}, 0U);
+
+  const auto lines = read_lines(root / "sessions.jsonl");
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(json::parse(lines[0]).at_pointer("/id").as_string(), facts.id);
+}
+
+TEST(AuditWriter, IdThatIsNotAFileNameStaysInsideTheFolder) {
+  const TempDir tmp;
+  AuditWriter writer(config_for(tmp.path()));
+  auto facts = test::sample_facts();
+  facts.id = "../../escape";
+  ASSERT_TRUE(writer.write(facts, {}, ""));
+  EXPECT_TRUE(fs::exists(tmp.path() / "2026-11-22" / "_._.._escape.json"));
+  EXPECT_EQ(files_under(tmp.path()).size(), 2U);
+}
+
+TEST(AuditWriter, ConfigOptionsReachTheDocument) {
+  const TempDir tmp;
+  auto cfg = config_for(tmp.path());
+  cfg.record_envelope = false;
+  cfg.transcript = false;
+  AuditWriter writer(cfg);
+  const auto facts = test::sample_facts();
+  ASSERT_TRUE(writer.write(facts, {}, ""));
+  const auto text = read_file(tmp.path() / "2026-11-22" / (facts.id + ".json"));
+  const auto doc = json::parse(text);
+  EXPECT_TRUE(doc.at_pointer("/transcript").is_null());
+  EXPECT_FALSE(doc.at_pointer("/messages/0").as_object().contains("mail_from"));
+  EXPECT_EQ(text.find("b@contoso.com"), std::string::npos);
+}
+
+TEST(AuditWriter, EightThreadsWriteOneSummaryLineEach) {
+  const TempDir tmp;
+  AuditWriter writer(config_for(tmp.path()));
+  SessionIdGenerator ids;
+  constexpr int threads = 8;
+  constexpr int per_thread = 50;
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&writer, &ids] {
+      for (int i = 0; i < per_thread; ++i) {
+        auto facts = test::sample_facts();
+        facts.id = ids.next(facts.started_unix_ms);
+        writer.write(facts, test::sample_findings(), "");
+      }
+    });
+  }
+  for (auto& w : workers) {
+    w.join();
+  }
+  EXPECT_EQ(writer.documents_written(), 400U);
+  EXPECT_EQ(writer.documents_lost(), 0U);
+  const auto lines = read_lines(tmp.path() / "sessions.jsonl");
+  ASSERT_EQ(lines.size(), 400U);
+  std::set<std::string> seen;
+  for (const auto& line : lines) {
+    boost::system::error_code ec;
+    const auto doc = json::parse(line, ec);
+    ASSERT_FALSE(ec) << line;
+    seen.insert(std::string(doc.at_pointer("/id").as_string()));
+  }
+  EXPECT_EQ(seen.size(), 400U);
+  for (const auto& id : seen) {
+    EXPECT_TRUE(fs::exists(tmp.path() / "2026-11-22" / (id + ".json"))) << id;
+  }
+  EXPECT_EQ(files_under(tmp.path()).size(), 401U);
+}
+
+TEST(AuditWriter, UnwritableDirectoryLosesTheDocumentWithoutThrowing) {
+  const TempDir tmp;
+  // A folder below a regular file fails with ENOTDIR, even for root.
+  const auto file = tmp.path() / "file";
+  std::ofstream(file) << "not a folder";
+  AuditWriter writer(config_for(file / "sub"));
+  bool ok = true;
+  EXPECT_NO_THROW(ok = writer.write(test::sample_facts(), test::sample_findings(), ""));
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(writer.documents_lost(), 1U);
+  EXPECT_EQ(writer.documents_written(), 0U);
+  EXPECT_EQ(writer.summary_lines_lost(), 1U);
+  EXPECT_FALSE(writer.write(test::sample_facts(), {}, ""));
+  EXPECT_EQ(writer.documents_lost(), 2U);
+  EXPECT_EQ(files_under(tmp.path()).size(), 1U);  // only the blocking file
+}
+
+TEST(AuditWriter, ReadOnlyDirectoryLosesTheDocumentWithoutThrowing) {
+  const TempDir tmp;
+  auto root = tmp.path() / "ro";
+  fs::create_directory(root);
+  fs::permissions(root, fs::perms::owner_read | fs::perms::owner_exec);
+  if (::access(root.c_str(), W_OK) == 0) {
+    // Running as root: chmod 0500 does not stop writes; a folder under a file does.
+    std::ofstream(tmp.path() / "file") << "not a folder";
+    root = tmp.path() / "file" / "sub";
+  }
+  SCOPED_TRACE("audit directory " + root.string());
+  AuditWriter writer(config_for(root));
+  bool ok = true;
+  EXPECT_NO_THROW(ok = writer.write(test::sample_facts(), test::sample_findings(), ""));
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(writer.documents_lost(), 1U);
+  EXPECT_EQ(writer.documents_written(), 0U);
+}
+
+TEST(AuditWriter, ExistingReadOnlyDateFolderLeavesNoTempFile) {
+  const TempDir tmp;
+  const auto folder = tmp.path() / "2026-11-22";
+  fs::create_directory(folder);
+  // A folder whose name is taken by a file: rename of the temp file cannot succeed.
+  const auto facts = test::sample_facts();
+  fs::create_directory(folder / (facts.id + ".json"));
+  std::ofstream(folder / (facts.id + ".json") / "keep") << "x";
+  AuditWriter writer(config_for(tmp.path()));
+  EXPECT_FALSE(writer.write(facts, {}, ""));
+  EXPECT_EQ(writer.documents_lost(), 1U);
+  EXPECT_FALSE(fs::exists(folder / ("." + facts.id + ".json.tmp")));
+  EXPECT_EQ(read_lines(tmp.path() / "sessions.jsonl").size(), 1U);  // the index still grows
+}
+
+}  // namespace
+}  // namespace hopscope
+
+namespace hopscope {
+namespace {
+
+TEST(ReportLimiter, SaysEachKindOfErrorOncePerInterval) {
+  ReportLimiter limiter(std::chrono::minutes(1));
+  const ReportLimiter::Clock::time_point t0{};
+  EXPECT_TRUE(limiter.allow(ENOSPC, t0));
+  EXPECT_FALSE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(1)));
+  EXPECT_TRUE(limiter.allow(EACCES, t0 + std::chrono::seconds(1)));  // another kind
+  EXPECT_FALSE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(59)));
+  EXPECT_TRUE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(60)));
+  EXPECT_FALSE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(119)));
+  EXPECT_TRUE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(120)));
+}
+
+}  // namespace
+}  // namespace hopscope

@@ -1,0 +1,97 @@
+#include "proxy/smtp/command_parser.hpp"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace hopscope::smtp {
+namespace {
+
+TEST(CommandParser, VerbsAreCaseInsensitive) {
+  EXPECT_EQ(parse_command("ehlo mail.contoso.com").kind, CommandKind::ehlo);
+  EXPECT_EQ(parse_command("EhLo mail.contoso.com").verb, "EHLO");
+  EXPECT_EQ(parse_command("HELO x").kind, CommandKind::helo);
+  EXPECT_EQ(parse_command("StartTLS").kind, CommandKind::starttls);
+  EXPECT_EQ(parse_command("quit").kind, CommandKind::quit);
+  EXPECT_EQ(parse_command("RSET").kind, CommandKind::rset);
+  EXPECT_EQ(parse_command("noop").kind, CommandKind::noop);
+  EXPECT_EQ(parse_command("data").kind, CommandKind::data);
+  EXPECT_EQ(parse_command("XXXXXXXX").kind, CommandKind::other);  // a masked STARTTLS
+  EXPECT_EQ(parse_command("XEXCH50 1 2").verb, "XEXCH50");
+  EXPECT_EQ(parse_command("").kind, CommandKind::other);
+}
+
+TEST(CommandParser, MailFromKeepsPathAndParameters) {
+  const Command c = parse_command("MAIL FROM:<chris@contoso.com> SIZE=251 BODY=8BITMIME");
+  EXPECT_EQ(c.kind, CommandKind::mail);
+  EXPECT_EQ(c.args, "FROM:<chris@contoso.com> SIZE=251 BODY=8BITMIME");
+  EXPECT_EQ(c.path, "chris@contoso.com");
+  EXPECT_EQ(c.params, (std::vector<std::string>{"SIZE=251", "BODY=8BITMIME"}));
+  EXPECT_TRUE(c.error.empty());
+  EXPECT_EQ(parse_command("mail from:<>").path, "");
+  EXPECT_TRUE(parse_command("mail from:<>").error.empty());
+  EXPECT_EQ(parse_command("MAIL FROM: <a@b>").path, "a@b");
+  EXPECT_EQ(parse_command("MAIL <a@b>").error, "mail_syntax");
+  EXPECT_EQ(parse_command("MAIL FROM:<a@b").error, "mail_syntax");
+}
+
+TEST(CommandParser, RcptToKeepsPathAndParameters) {
+  const Command c = parse_command("rcpt to:<kim@fabrikam.com> NOTIFY=SUCCESS,FAILURE");
+  EXPECT_EQ(c.kind, CommandKind::rcpt);
+  EXPECT_EQ(c.path, "kim@fabrikam.com");
+  EXPECT_EQ(c.params, std::vector<std::string>{"NOTIFY=SUCCESS,FAILURE"});
+  EXPECT_EQ(parse_command("RCPT FROM:<x>").error, "rcpt_syntax");
+}
+
+TEST(CommandParser, BdatSizeAndLast) {
+  const Command chunk = parse_command("BDAT 1000");
+  EXPECT_EQ(chunk.kind, CommandKind::bdat);
+  EXPECT_EQ(chunk.bdat_size, 1000U);
+  const Command last = parse_command("bdat 0 last");
+  EXPECT_EQ(last.kind, CommandKind::bdat_last);
+  EXPECT_EQ(last.bdat_size, 0U);
+  for (const char* bad : {"BDAT", "BDAT x", "BDAT -1", "BDAT 10 FIRST", "BDAT 1 LAST more"}) {
+    const Command c = parse_command(bad);
+    EXPECT_EQ(c.error, "bdat_size_invalid") << bad;
+    EXPECT_FALSE(c.bdat_size.has_value()) << bad;
+  }
+}
+
+// The size limit is 2^64-1: at -1, at and +1, and the 20-digit case from the brief.
+TEST(CommandParser, BdatSizeOverflowIsAnErrorNotUndefined) {
+  EXPECT_EQ(parse_command("BDAT 18446744073709551614").bdat_size, 18446744073709551614ULL);
+  EXPECT_EQ(parse_command("BDAT 18446744073709551615").bdat_size, 18446744073709551615ULL);
+  EXPECT_EQ(parse_command("BDAT 18446744073709551616").error, "bdat_size_invalid");
+  const Command c = parse_command("BDAT 99999999999999999999");
+  EXPECT_EQ(c.kind, CommandKind::bdat);
+  EXPECT_EQ(c.error, "bdat_size_invalid");
+  EXPECT_FALSE(c.bdat_size.has_value());
+}
+
+TEST(CommandParser, AuthInitialResponseIsRedacted) {
+  const Command plain = parse_command("AUTH PLAIN AGFsaWNlAHNlY3JldA==");
+  EXPECT_EQ(plain.kind, CommandKind::auth);
+  EXPECT_TRUE(plain.secret);
+  EXPECT_EQ(plain.transcript_line, "AUTH PLAIN <redacted>");
+  EXPECT_EQ(plain.raw, "AUTH PLAIN AGFsaWNlAHNlY3JldA==");
+  const Command login = parse_command("auth login");
+  EXPECT_FALSE(login.secret);
+  EXPECT_EQ(login.transcript_line, "auth login");
+  EXPECT_EQ(parse_command("AUTH  LOGIN  dXNlcg==").transcript_line, "AUTH  LOGIN <redacted>");
+  const Command response = sasl_response("c2VjcmV0");
+  EXPECT_TRUE(response.secret);
+  EXPECT_EQ(response.kind, CommandKind::auth_response);
+  EXPECT_EQ(response.transcript_line, "<redacted>");
+}
+
+TEST(CommandParser, BinaryBytesAreKeptVerbatim) {
+  const std::string line("EHLO \0\xff\xc3\x28", 9);
+  const Command c = parse_command(line);
+  EXPECT_EQ(c.kind, CommandKind::ehlo);
+  EXPECT_EQ(c.raw, line);
+  EXPECT_EQ(c.args, line.substr(5));
+}
+
+}  // namespace
+}  // namespace hopscope::smtp

@@ -1,0 +1,176 @@
+#include "proxy/smtp/data_framer.hpp"
+
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "splits.hpp"
+
+namespace hopscope::smtp {
+namespace {
+
+struct Framed {
+  std::vector<FramerEvent> events;  // adjacent content pieces merged
+  std::string rest;                 // bytes the framer left to the command stream
+  bool operator==(const Framed&) const = default;
+};
+
+// start: called once before the first byte (start_data or start_bdat).
+template <typename Start>
+Framed frame(const std::vector<std::string_view>& pieces, Start start) {
+  DataFramer framer;
+  start(framer);
+  Framed out;
+  for (std::string_view piece : pieces) {
+    const std::size_t used = framer.active() ? framer.feed(piece) : 0;
+    out.rest.append(piece.substr(used));
+    while (auto e = framer.next()) {
+      auto* content = std::get_if<MessageContent>(&*e);
+      if (content != nullptr && !out.events.empty()) {
+        if (auto* prev = std::get_if<MessageContent>(&out.events.back())) {
+          prev->bytes += content->bytes;
+          continue;
+        }
+      }
+      out.events.push_back(std::move(*e));
+    }
+  }
+  return out;
+}
+
+std::string tail(const std::string& s) {
+  return s.substr(s.size() - 5);
+}
+
+Framed data(const std::vector<std::string_view>& pieces) {
+  return frame(pieces, [](DataFramer& f) { f.start_data(); });
+}
+
+constexpr std::string_view wire =
+    "Subject: x\r\n\r\n..stuffed\r\n...\r\nhi\n.\nsmuggled\r\nA\n.\r\nB\r\n.\nC\r\n.x\r\n"
+    "end\r\n.\r\nQUIT\r\n";
+
+TEST(DataFramer, UnstuffsAndStopsAtTheFinalDot) {
+  const Framed f = data({wire});
+  ASSERT_EQ(f.events.size(), 8U);
+  EXPECT_EQ(std::get<MessageContent>(f.events[0]).bytes,
+            "Subject: x\r\n\r\n.stuffed\r\n..\r\nhi\n.\n");
+  EXPECT_EQ(std::get<AmbiguousEndOfData>(f.events[1]).evidence,
+            "ject: x\r\n\r\n..stuffed\r\n...\r\nhi\n.\n");
+  EXPECT_EQ(std::get<MessageContent>(f.events[2]).bytes, "smuggled\r\nA\n.\r\n");
+  EXPECT_EQ(tail(std::get<AmbiguousEndOfData>(f.events[3]).evidence), "A\n.\r\n");
+  EXPECT_EQ(std::get<MessageContent>(f.events[4]).bytes, "B\r\n\n");
+  EXPECT_EQ(tail(std::get<AmbiguousEndOfData>(f.events[5]).evidence), "B\r\n.\n");
+  EXPECT_EQ(std::get<MessageContent>(f.events[6]).bytes, "C\r\nx\r\nend\r\n");
+  const auto& end = std::get<MessageEnd>(f.events[7]);
+  EXPECT_EQ(end.transfer, Transfer::data);
+  EXPECT_EQ(end.wire_bytes, wire.size() - 6);
+  EXPECT_EQ(end.content_bytes, wire.size() - 6 - 3 - 4);  // ".\r\n" and four removed dots
+  EXPECT_EQ(f.rest, "QUIT\r\n");
+}
+
+TEST(DataFramer, CarriesNothingButContentInTheEmittedCopy) {
+  const Framed f = data({wire});
+  std::string content;
+  for (const auto& e : f.events) {
+    if (const auto* c = std::get_if<MessageContent>(&e)) {
+      content += c->bytes;
+    }
+  }
+  EXPECT_EQ(
+      content,
+      "Subject: x\r\n\r\n.stuffed\r\n..\r\nhi\n.\nsmuggled\r\nA\n.\r\nB\r\n\nC\r\nx\r\nend\r\n");
+}
+
+TEST(DataFramer, EmptyMessageAndLeadingAmbiguity) {
+  const Framed empty = data({".\r\nQUIT\r\n"});
+  ASSERT_EQ(empty.events.size(), 1U);
+  EXPECT_EQ(std::get<MessageEnd>(empty.events[0]).content_bytes, 0U);
+  EXPECT_EQ(empty.rest, "QUIT\r\n");
+  const Framed lead = data({".\nx\r\n.\r\n"});
+  ASSERT_EQ(lead.events.size(), 4U);
+  EXPECT_EQ(std::get<AmbiguousEndOfData>(lead.events[1]).evidence, ".\n");
+}
+
+TEST(DataFramer, SameEventsForEverySplitPoint) {
+  const Framed whole = data({wire});
+  for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+    EXPECT_EQ(data(test::cut_at(wire, cut)), whole) << "cut=" << cut;
+  }
+}
+
+TEST(DataFramer, SameEventsOneByteAtATime) {
+  EXPECT_EQ(data(test::bytewise(wire)), data({wire}));
+}
+
+TEST(DataFramer, SameEventsForRandomSplits) {
+  const std::uint64_t seed = std::random_device{}();
+  std::cout << "DataFramer random split seed=" << seed << "\n";
+  std::mt19937_64 rng(seed);
+  const Framed whole = data({wire});
+  for (int round = 0; round < 1000; ++round) {
+    ASSERT_EQ(data(test::random_pieces(wire, rng)), whole) << "seed=" << seed << " round=" << round;
+  }
+}
+
+TEST(DataFramer, BdatChunkIsExactlyItsSizeAndDotsAreData) {
+  const std::string chunk = "a\r\n.\r\nb\n.\n";
+  for (std::size_t cut = 0; cut <= chunk.size() + 6; ++cut) {
+    const std::string bytes = chunk + "QUIT\r\n";
+    const Framed f =
+        frame(test::cut_at(bytes, cut), [&](DataFramer& d) { d.start_bdat(chunk.size(), true); });
+    ASSERT_EQ(f.events.size(), 2U) << "cut=" << cut;
+    EXPECT_EQ(std::get<MessageContent>(f.events[0]).bytes, chunk);
+    EXPECT_EQ(std::get<MessageEnd>(f.events[1]),
+              (MessageEnd{Transfer::bdat, chunk.size(), chunk.size(), true}));
+    EXPECT_EQ(f.rest, "QUIT\r\n");
+  }
+}
+
+// A chunk size at -1, at and +1 of the bytes present: only "at" and "-1" complete it.
+TEST(DataFramer, BdatSizeAtMinusOneAtAndPlusOne) {
+  const std::string bytes = "0123456789";
+  for (std::size_t size : {9U, 10U, 11U}) {
+    const Framed f = frame({bytes}, [&](DataFramer& d) { d.start_bdat(size, true); });
+    const bool ended = !f.events.empty() && std::holds_alternative<MessageEnd>(f.events.back());
+    EXPECT_EQ(ended, size <= bytes.size()) << "size=" << size;
+    EXPECT_EQ(f.rest, bytes.substr(std::min(size, bytes.size())));
+  }
+}
+
+TEST(DataFramer, BdatChunksJoinUntilLast) {
+  DataFramer framer;
+  framer.start_bdat(3, false);
+  EXPECT_EQ(framer.feed("abcX"), 3U);
+  EXPECT_FALSE(framer.active());
+  framer.start_bdat(0, true);
+  std::vector<FramerEvent> events;
+  while (auto e = framer.next()) {
+    events.push_back(std::move(*e));
+  }
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(std::get<MessageEnd>(events[1]), (MessageEnd{Transfer::bdat, 3, 3, true}));
+}
+
+TEST(DataFramer, LargeContentComesInFewPieces) {
+  DataFramer framer;
+  framer.start_data();
+  std::string block;
+  for (int i = 0; i < 1000; ++i) {
+    block += "a line of ordinary text that is long enough to look like mail\r\n";
+  }
+  std::size_t pieces = 0;
+  for (int i = 0; i < 16; ++i) {
+    framer.feed(block);
+    while (auto e = framer.next()) {
+      ++pieces;
+    }
+  }
+  EXPECT_EQ(pieces, 16U);
+}
+
+}  // namespace
+}  // namespace hopscope::smtp

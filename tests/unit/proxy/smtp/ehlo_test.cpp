@@ -1,0 +1,82 @@
+#include "proxy/smtp/ehlo.hpp"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "transcript.hpp"
+
+namespace hopscope::smtp {
+namespace {
+
+// The EHLO reply (second server segment) of a transcript in tests/data/smtp.
+Reply ehlo_reply(const std::string& name) {
+  const auto segments = test::load_transcript(name);
+  ReplyParser parser(4096, 100, 65536);
+  int server_segment = 0;
+  for (const auto& s : segments) {
+    if (s.dir == Direction::server_to_client && ++server_segment == 2) {
+      parser.feed(s.bytes);
+      auto event = parser.next();
+      if (event && std::holds_alternative<Reply>(*event)) {
+        return std::get<Reply>(*event);
+      }
+    }
+  }
+  ADD_FAILURE() << "no EHLO reply in " << name;
+  return {};
+}
+
+TEST(Capabilities, Exchange2016EhloReply) {
+  const auto caps = Capabilities::from_reply(ehlo_reply("exchange2016_session.txt"));
+  ASSERT_TRUE(caps.has_value());
+  EXPECT_EQ(caps->greeting(), "mail1.fabrikam.com Hello [172.16.0.5]");
+  EXPECT_EQ(caps->lines(), (std::vector<std::string>{
+                               "SIZE 37748736", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES",
+                               "STARTTLS", "X-ANONYMOUSTLS", "AUTH NTLM", "X-EXPS GSSAPI NTLM",
+                               "8BITMIME", "BINARYMIME", "CHUNKING", "XRDST"}));
+  EXPECT_TRUE(caps->has("starttls"));
+  EXPECT_TRUE(caps->has("StartTLS"));
+  EXPECT_TRUE(caps->has("XRDST"));  // in the last line ("250 XRDST")
+  EXPECT_EQ(caps->find("x-exps")->params, (std::vector<std::string>{"GSSAPI", "NTLM"}));
+  EXPECT_FALSE(caps->has("START"));
+  EXPECT_FALSE(caps->has("mail1.fabrikam.com"));  // the greeting is no keyword
+}
+
+TEST(Capabilities, ExchangeOnlineEhloReply) {
+  const auto caps = Capabilities::from_reply(ehlo_reply("exchange_online_ehlo.txt"));
+  ASSERT_TRUE(caps.has_value());
+  EXPECT_EQ(caps->items().size(), 8U);
+  EXPECT_TRUE(caps->has("chunking"));
+  EXPECT_EQ(caps->find("SIZE")->params, std::vector<std::string>{"157286400"});
+}
+
+TEST(Capabilities, AsaMaskedStartTlsIsKeptVerbatim) {
+  const auto caps = Capabilities::from_reply(ehlo_reply("asa_masked_ehlo.txt"));
+  ASSERT_TRUE(caps.has_value());
+  EXPECT_FALSE(caps->has("STARTTLS"));
+  EXPECT_TRUE(caps->has("XXXXXXXA"));
+  EXPECT_EQ(caps->lines(), (std::vector<std::string>{"8BITMIME", "SIZE 14680064", "XXXXXXXA"}));
+}
+
+TEST(Capabilities, StartTlsInAnyPosition) {
+  for (const auto& lines : std::vector<std::vector<std::string>>{
+           {"250-mx", "250-STARTTLS", "250 SIZE 1"}, {"250-mx", "250 starttls"}}) {
+    Reply reply{250, "", lines, 0};
+    const auto caps = Capabilities::from_reply(reply);
+    ASSERT_TRUE(caps.has_value());
+    EXPECT_TRUE(caps->has("STARTTLS"));
+  }
+}
+
+TEST(Capabilities, NotAnEhloReply) {
+  EXPECT_FALSE(Capabilities::from_reply(ehlo_reply("pix_banner_ehlo_500.txt")).has_value());
+  const auto bare = Capabilities::from_reply(Reply{250, "", {"250"}, 0});
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_EQ(bare->greeting(), "");
+  EXPECT_TRUE(bare->items().empty());
+}
+
+}  // namespace
+}  // namespace hopscope::smtp

@@ -1,0 +1,351 @@
+#include "tls/handshake_observer.hpp"
+
+#include <algorithm>
+#include <variant>
+
+#include "tls/client_hello.hpp"
+#include "tls/names.hpp"
+#include "tls/server_hello.hpp"
+
+namespace hopscope::tls {
+namespace {
+
+constexpr std::uint16_t tls13 = 0x0304;
+constexpr std::size_t max_tls13_encrypted_alert_bytes = 2 + 1 + 16;
+
+std::vector<std::string> names_without_grease(const std::vector<std::uint16_t>& values,
+                                              std::string (*name)(std::uint16_t)) {
+  std::vector<std::string> out;
+  for (const std::uint16_t v : values) {
+    if (!is_grease(v)) {
+      out.push_back(name(v));
+    }
+  }
+  return out;
+}
+
+// RFC 8701 §3 reserves ALPN identifiers of the same pattern, two bytes long.
+bool is_grease_alpn(std::string_view protocol) {
+  if (protocol.size() != 2) {
+    return false;
+  }
+  const auto value = static_cast<std::uint16_t>((static_cast<std::uint8_t>(protocol[0]) << 8U) |
+                                                static_cast<std::uint8_t>(protocol[1]));
+  return is_grease(value);
+}
+
+}  // namespace
+
+void HandshakeObserver::feed_client(std::string_view bytes) {
+  feed(Side::client, bytes);
+}
+
+void HandshakeObserver::feed_server(std::string_view bytes) {
+  feed(Side::server, bytes);
+}
+
+bool HandshakeObserver::handshake_complete() const {
+  if (server_hello_seen_ && negotiated_version_ >= tls13) {
+    return true;
+  }
+  return server_hello_seen_ && client_.encrypted && server_.encrypted;
+}
+
+void HandshakeObserver::feed(Side side, std::string_view bytes) {
+  Direction& dir = direction(side);
+  dir.total_bytes += bytes.size();
+  if (dir.first_bytes.size() < max_plaintext_evidence_bytes) {
+    dir.first_bytes.append(bytes.substr(0, max_plaintext_evidence_bytes - dir.first_bytes.size()));
+  }
+  if (dir.phase == Phase::plaintext) {
+    auto& evidence =
+        side == Side::client ? observation_.client_plaintext : observation_.server_plaintext;
+    evidence->bytes = dir.total_bytes;
+    evidence->first_bytes = dir.first_bytes;
+    return;
+  }
+  if (dir.phase == Phase::lost) {
+    return;
+  }
+  dir.records.feed(bytes);
+  if (dir.phase == Phase::sniffing) {
+    switch (sniff_record(dir.first_bytes)) {
+      case Sniff::need_more:
+        return;
+      case Sniff::tls:
+        dir.phase = Phase::records;
+        break;
+      case Sniff::not_tls:
+        dir.phase = Phase::plaintext;
+        dir.records = RecordParser{};  // frees what was buffered
+        (side == Side::client ? observation_.client_plaintext : observation_.server_plaintext) =
+            PlaintextEvidence{dir.total_bytes, dir.first_bytes};
+        return;
+    }
+  }
+  while (auto event = dir.records.next()) {
+    if (const auto* error = std::get_if<RecordError>(&*event)) {
+      fail(side, error->what);
+      dir.phase = Phase::lost;
+      return;
+    }
+    on_record(side, std::get<Record>(*event));
+  }
+}
+
+void HandshakeObserver::on_record(Side side, const Record& record) {
+  Direction& dir = direction(side);
+  switch (record.type) {
+    case content_type::change_cipher_spec:
+      on_change_cipher_spec(side);
+      return;
+    case content_type::alert:
+      on_alert(side, record);
+      return;
+    case content_type::application_data:
+      on_application_data(side, record);
+      return;
+    case content_type::handshake:
+      break;
+    default:
+      return;  // heartbeat: nothing to learn
+  }
+  observation_.facts.seen = true;
+  if (!dir.parsing) {
+    return;
+  }
+  // RFC 8446 §5.1: zero-length handshake fragments are not allowed.
+  if (record.fragment.empty()) {
+    fail(side, "empty handshake record");
+    stop_parsing(side);
+    return;
+  }
+  dir.handshake.feed(record.fragment);
+  while (dir.parsing) {
+    auto event = dir.handshake.next();
+    if (!event) {
+      break;
+    }
+    if (const auto* error = std::get_if<HandshakeError>(&*event)) {
+      fail(side, error->what);
+      stop_parsing(side);
+      break;
+    }
+    on_handshake_message(side, std::get<HandshakeMessage>(*event));
+  }
+}
+
+void HandshakeObserver::on_change_cipher_spec(Side side) {
+  Direction& dir = direction(side);
+  if (dir.encrypted) {
+    return;
+  }
+  // RFC 8446 §D.4: in middlebox compatibility mode a TLS 1.3 client sends a dummy CCS
+  // before its second flight, which after an HRR is its second ClientHello (in clear); a
+  // server sends one right after its HRR. Neither changes keys.
+  if (hello_retry_request_seen_ && (side == Side::client || !server_hello_seen_)) {
+    return;
+  }
+  if (server_hello_seen_ && negotiated_version_ >= tls13) {
+    return;  // compat CCS; the direction is already counting only
+  }
+  dir.encrypted = true;
+  // RFC 5246 §7.1: after ChangeCipherSpec this side's records (its Finished) are encrypted.
+  stop_parsing(side);
+  // RFC 5246 §7.3: an abbreviated (resumed) handshake has the server send CCS right after
+  // ServerHello, without Certificate or ServerHelloDone.
+  if (side == Side::server && server_hello_seen_ && !server_certificate_seen_ &&
+      !server_hello_done_seen_) {
+    observation_.facts.resumed = true;
+  }
+}
+
+void HandshakeObserver::on_alert(Side side, const Record& record) {
+  // RFC 5246 §7.2: after ChangeCipherSpec alerts are encrypted; TLS 1.3 encrypted alerts
+  // arrive as application_data (RFC 8446 §5.2) and never get here.
+  if (direction(side).encrypted || observation_.facts.alert || record.fragment.size() < 2) {
+    return;
+  }
+  const auto level = static_cast<std::uint8_t>(record.fragment[0]);
+  const auto description = static_cast<std::uint8_t>(record.fragment[1]);
+  observation_.facts.alert =
+      AlertFacts{side == Side::client ? "c>s" : "s>c", alert_level_name(level),
+                 alert_name(description), description};
+}
+
+void HandshakeObserver::on_application_data(Side side, const Record& record) {
+  Direction& dir = direction(side);
+  const bool first_encrypted = !dir.sent_encrypted;
+  dir.sent_encrypted = true;
+  if (server_hello_seen_ && negotiated_version_ >= tls13) {
+    if (side == Side::client && first_encrypted && !client_finished_flight_skipped_) {
+      client_finished_flight_skipped_ = true;  // the client's Finished (RFC 8446 §4.4.4)
+      return;
+    }
+    if (side == Side::server && !client_.sent_encrypted) {
+      return;  // EncryptedExtensions … Finished, before the client has finished
+    }
+    // RFC 8446 §5.2: an encrypted alert is 2 bytes + inner content type + a 16-byte AEAD tag;
+    // no SMTP command fits in that ("QUIT\r\n" alone needs 23), so it is not application data.
+    if (record.length <= max_tls13_encrypted_alert_bytes) {
+      return;
+    }
+  }
+  auto& facts = observation_.facts;
+  if (side == Side::client) {
+    ++facts.client_app_records;
+    facts.client_app_bytes += record.length;
+  } else {
+    ++facts.server_app_records;
+    facts.server_app_bytes += record.length;
+  }
+}
+
+void HandshakeObserver::on_handshake_message(Side side, const HandshakeMessage& message) {
+  if (side == Side::client) {
+    switch (message.type) {
+      case handshake_type::client_hello:
+        on_client_hello(message.body);
+        return;
+      case handshake_type::certificate:
+        on_certificate(side, message.body);
+        return;
+      default:
+        return;
+    }
+  }
+  switch (message.type) {
+    case handshake_type::server_hello:
+      on_server_hello(message.body);
+      return;
+    case handshake_type::certificate:
+      on_certificate(side, message.body);
+      return;
+    case handshake_type::certificate_request:
+      observation_.facts.client_certificate_requested = true;
+      return;
+    case handshake_type::server_hello_done:
+      server_hello_done_seen_ = true;
+      return;
+    default:
+      return;
+  }
+}
+
+void HandshakeObserver::on_client_hello(std::string_view body) {
+  auto parsed = parse_client_hello(body);
+  if (const auto* error = std::get_if<HelloError>(&parsed)) {
+    fail(Side::client, error->what);
+    stop_parsing(Side::client);
+    return;
+  }
+  if (client_hello_seen_) {
+    return;  // the second ClientHello after an HRR repeats the first one's offers
+  }
+  client_hello_seen_ = true;
+  const auto& hello = std::get<ClientHello>(parsed);
+  auto& facts = observation_.facts;
+  facts.sni = hello.sni;
+  for (const auto& protocol : hello.alpn) {
+    if (!is_grease_alpn(protocol)) {
+      facts.offered_alpn.push_back(protocol);
+    }
+  }
+  // Without supported_versions the client offers legacy_version as its highest (RFC 5246
+  // §7.4.1.2); its lowest is not on the wire.
+  facts.offered_versions = hello.supported_versions.empty()
+                               ? std::vector<std::string>{version_name(hello.legacy_version)}
+                               : names_without_grease(hello.supported_versions, version_name);
+  facts.offered_ciphers = names_without_grease(hello.cipher_suites, cipher_name);
+  facts.offered_groups = names_without_grease(hello.supported_groups, group_name);
+  client_session_id_ = hello.session_id;
+  check_session_id_resumption();
+}
+
+void HandshakeObserver::on_server_hello(std::string_view body) {
+  auto parsed = parse_server_hello(body);
+  if (const auto* error = std::get_if<HelloError>(&parsed)) {
+    fail(Side::server, error->what);
+    stop_parsing(Side::server);
+    return;
+  }
+  const auto& hello = std::get<ServerHello>(parsed);
+  auto& facts = observation_.facts;
+  facts.version = version_name(hello.version);
+  facts.cipher = cipher_name(hello.cipher_suite);
+  facts.cipher_id = hello.cipher_suite;
+  if (hello.hello_retry_request) {
+    // RFC 8446 §4.1.4: the real ServerHello follows the client's second ClientHello.
+    hello_retry_request_seen_ = true;
+    facts.hello_retry_request = true;
+    return;
+  }
+  if (server_hello_seen_) {
+    return;
+  }
+  server_hello_seen_ = true;
+  negotiated_version_ = hello.version;
+  facts.alpn = hello.alpn;
+  if (hello.version >= tls13) {
+    // RFC 8446 §4.2.11: the server accepted a PSK, i.e. resumed (or external PSK).
+    facts.resumed = hello.pre_shared_key_selected;
+    // RFC 8446 §2: everything after ServerHello is encrypted, in both directions.
+    stop_parsing(Side::server);
+    stop_parsing(Side::client);
+    return;
+  }
+  server_session_id_ = hello.session_id;
+  check_session_id_resumption();
+}
+
+void HandshakeObserver::on_certificate(Side side, std::string_view body) {
+  // RFC 5246 §7.4.2 (TLS ≤ 1.2; a TLS 1.3 Certificate is always encrypted).
+  ByteReader reader(body);
+  const auto list = reader.vector24();
+  if (!list || !reader.empty()) {
+    fail(side, "malformed Certificate message");
+    stop_parsing(side);
+    return;
+  }
+  std::vector<std::string> chain;
+  ByteReader entries(*list);
+  while (!entries.empty()) {
+    const auto der = entries.vector24();
+    if (!der) {
+      fail(side, "malformed certificate_list entry");
+      stop_parsing(side);
+      return;
+    }
+    chain.emplace_back(*der);
+  }
+  if (side == Side::server) {
+    server_certificate_seen_ = true;
+    observation_.server_chain_der = std::move(chain);
+  } else {
+    observation_.client_chain_der = std::move(chain);
+  }
+}
+
+void HandshakeObserver::check_session_id_resumption() {
+  // RFC 5246 §7.4.1.3: a server that resumes echoes the client's (non-empty) session_id;
+  // RFC 5077 §3.4: so does one that accepts a ticket.
+  if (client_hello_seen_ && server_hello_seen_ && negotiated_version_ < tls13 &&
+      !client_session_id_.empty() && client_session_id_ == server_session_id_) {
+    observation_.facts.resumed = true;
+  }
+}
+
+void HandshakeObserver::stop_parsing(Side side) {
+  Direction& dir = direction(side);
+  dir.parsing = false;
+  dir.handshake = HandshakeAssembler{};  // frees what was buffered
+  dir.records.skip_fragments();
+}
+
+void HandshakeObserver::fail(Side side, const std::string& what) {
+  if (observation_.facts.parse_error.empty()) {
+    observation_.facts.parse_error = (side == Side::client ? "c>s: " : "s>c: ") + what;
+  }
+}
+
+}  // namespace hopscope::tls

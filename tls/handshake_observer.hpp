@@ -1,0 +1,100 @@
+#pragma once
+// Passive observer of one TLS connection in passthrough mode: the session relays the bytes
+// unmodified and feeds COPIES of each direction here, in arrival order. Records what can be
+// read in clear (RFC 8446, RFC 5246): the ClientHello's offers, ServerHello and
+// HelloRetryRequest, both Certificate chains and CertificateRequest in TLS ≤ 1.2, alerts sent
+// in clear, resumption; afterwards it only counts application-data records.
+//
+// Sans-I/O and standard library only: no sockets, clocks, logs or OpenSSL (certificate DER
+// goes out raw; tls/certificate_reader turns it into CertificateFacts). Never throws on
+// network bytes, never reads out of bounds; memory is bounded by the caps in
+// record_parser.hpp. What it cannot parse becomes TlsFacts::parse_error, never a guess.
+//
+// Known limitation: in TLS 1.3 encrypted handshake messages and application data share the
+// outer content type 23, so the app counters use a rule of thumb: the client's first
+// encrypted record is its Finished flight (a client certificate sent in records of its own
+// is counted as application data), and the server's encrypted records that arrive before the
+// client's first one are its handshake flight (its NewSessionTickets are counted); a record
+// of at most 19 bytes is an encrypted alert (close_notify), as alerts are never counted in
+// TLS ≤ 1.2 either.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/facts.hpp"
+#include "tls/record_parser.hpp"
+
+namespace hopscope::tls {
+
+// facts.hpp PlaintextEvidence: "at most 256 bytes, raw".
+inline constexpr std::size_t max_plaintext_evidence_bytes = 256;
+
+// What was seen; the session copies it into hopscope::TlsFacts.
+struct Observation {
+  // Every field the wire shows, except the certificate facts (filled from the DER below).
+  hopscope::TlsFacts facts;
+  std::vector<std::string> server_chain_der;  // raw DER of each certificate, in order (≤ 1.2)
+  std::vector<std::string> client_chain_der;
+  // A direction whose first bytes were not a TLS record (RFC 3207 §4.2, CVE-2011-0411
+  // class): its byte count and first bytes, raw (the audit writer escapes them). That
+  // direction is then not parsed any further.
+  std::optional<hopscope::PlaintextEvidence> client_plaintext;
+  std::optional<hopscope::PlaintextEvidence> server_plaintext;
+};
+
+class HandshakeObserver {
+ public:
+  void feed_client(std::string_view bytes);
+  void feed_server(std::string_view bytes);
+  [[nodiscard]] const Observation& observation() const { return observation_; }
+  // Both directions are past the readable part of the handshake: TLS 1.3 once the
+  // ServerHello is in; TLS ≤ 1.2 once each side has sent ChangeCipherSpec.
+  [[nodiscard]] bool handshake_complete() const;
+
+ private:
+  enum class Side { client, server };
+  enum class Phase { sniffing, records, plaintext, lost };
+
+  struct Direction {
+    Phase phase = Phase::sniffing;
+    std::string first_bytes;  // up to max_plaintext_evidence_bytes, for sniffing and evidence
+    std::uint64_t total_bytes = 0;
+    RecordParser records;
+    HandshakeAssembler handshake;
+    bool parsing = true;          // handshake records are readable and wanted
+    bool encrypted = false;       // a ChangeCipherSpec switched this direction's keys (TLS ≤ 1.2)
+    bool sent_encrypted = false;  // sent an application_data-typed record
+  };
+
+  void feed(Side side, std::string_view bytes);
+  void on_record(Side side, const Record& record);
+  void on_change_cipher_spec(Side side);
+  void on_alert(Side side, const Record& record);
+  void on_application_data(Side side, const Record& record);
+  void on_handshake_message(Side side, const HandshakeMessage& message);
+  void on_client_hello(std::string_view body);
+  void on_server_hello(std::string_view body);
+  void on_certificate(Side side, std::string_view body);
+  void stop_parsing(Side side);
+  void fail(Side side, const std::string& what);
+  void check_session_id_resumption();
+  Direction& direction(Side side) { return side == Side::client ? client_ : server_; }
+
+  Direction client_;
+  Direction server_;
+  Observation observation_;
+  bool client_hello_seen_ = false;
+  bool hello_retry_request_seen_ = false;
+  bool server_hello_seen_ = false;  // the final ServerHello, not an HRR
+  std::uint16_t negotiated_version_ = 0;
+  std::string client_session_id_;
+  std::string server_session_id_;
+  bool server_certificate_seen_ = false;
+  bool server_hello_done_seen_ = false;
+  bool client_finished_flight_skipped_ = false;  // TLS 1.3 rule of thumb, see above
+};
+
+}  // namespace hopscope::tls
