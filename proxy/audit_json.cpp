@@ -59,6 +59,24 @@ class Encoder {
     return {out};
   }
 
+  // Multi-line text that policy already escaped (findings): backslashes are kept as they
+  // are, so "\\x0A" in evidence is not doubled; anything unprintable is still escaped.
+  [[nodiscard]] json::string escaped_lines_text(std::string_view s) const {
+    std::string out;
+    std::size_t start = 0;
+    for (;;) {
+      const auto nl = s.find('\n', start);
+      out += printable_escaped(
+          s.substr(start, nl == std::string_view::npos ? nl : nl - start), options_.line_cap);
+      if (nl == std::string_view::npos) {
+        break;
+      }
+      out += '\n';
+      start = nl + 1;
+    }
+    return {out};
+  }
+
   [[nodiscard]] json::array text_array(const std::vector<std::string>& items) const {
     json::array a;
     a.reserve(items.size());
@@ -301,9 +319,9 @@ class Encoder {
           {"id", text(f.id)},
           {"severity", text(f.severity)},
           {"leg", text(f.leg)},
-          {"summary", lines_text(f.summary)},
-          {"evidence", lines_text(f.evidence)},
-          {"remedy", lines_text(f.remedy)},
+          {"summary", escaped_lines_text(f.summary)},
+          {"evidence", escaped_lines_text(f.evidence)},
+          {"remedy", escaped_lines_text(f.remedy)},
       });
     }
     return a;
@@ -313,7 +331,7 @@ class Encoder {
     if (v.empty()) {
       return nullptr;
     }
-    return text(v);
+    return json::string(printable_escaped(v, options_.line_cap));  // policy escaped it
   }
 
  private:

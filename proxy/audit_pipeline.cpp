@@ -55,7 +55,7 @@ std::string summary_line(const SessionFacts& facts, const std::vector<policy::Fi
          " starttls offered=" + (up.starttls.offered ? "yes" : "no") +
          " used=" + (up.starttls.attempted ? "yes" : "no") + " tls=" + tls +
          " end=" + to_string(facts.end.reason) + " findings=[" + ids + "] verdict: " +
-         printable(verdict, 300);
+         printable_escaped(verdict, 300);  // policy escaped it
 }
 
 }  // namespace

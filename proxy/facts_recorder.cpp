@@ -37,7 +37,8 @@ FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeou
       start_(start),
       max_transcript_entries_(max_transcript_entries),
       last_activity_(start),
-      last_client_(start),
+      last_client_read_(start),
+      last_command_(start),
       last_reply_(start) {
   // RFC 5321 §4.5.3.2.1: the initial 220 is awaited for `greeting`.
   pending_.push_back({start, timeouts_.greeting, "the greeting"});
@@ -108,7 +109,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
 }
 
 void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point now) {
-  last_client_ = now;
+  last_command_ = now;
   add_transcript(now, "c>s", c.transcript_line);
   const auto& cmd = c.command;
   Clock::duration limit = timeouts_.command;
@@ -236,9 +237,9 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
     return pending_.front().since + pending_.front().limit;
   }
   if (in_message_content_) {
-    return last_client_ + timeouts_.data_block;  // RFC 5321 §4.5.3.2.5
+    return last_client_read_ + timeouts_.data_block;  // RFC 5321 §4.5.3.2.5
   }
-  return std::max(last_reply_, last_client_) + timeouts_.command;
+  return std::max(last_reply_, last_command_) + timeouts_.command;
 }
 
 std::string FactsRecorder::waiting_for() const {

@@ -31,7 +31,13 @@ class FactsRecorder {
   // upstream), kept in the transcript so the document shows everything the sender saw.
   void said_to_sender(std::string_view line, Clock::time_point now);
 
-  void client_activity(Clock::time_point now) { last_activity_ = now; last_client_ = now; }
+  // Bytes arrived. Only the data-block and TLS idle deadlines move with reads; a command's
+  // deadline runs from the previous command or reply, so a sender trickling bytes cannot
+  // hold a session (no slowloris reset).
+  void client_activity(Clock::time_point now) {
+    last_activity_ = now;
+    last_client_read_ = now;
+  }
   void server_activity(Clock::time_point now) { last_activity_ = now; }
   void enter_tls() { tls_ = true; }
 
@@ -63,7 +69,8 @@ class FactsRecorder {
   std::size_t max_transcript_entries_;
   std::deque<Pending> pending_;
   Clock::time_point last_activity_;
-  Clock::time_point last_client_;
+  Clock::time_point last_client_read_;
+  Clock::time_point last_command_;
   Clock::time_point last_reply_;
   bool in_message_content_ = false;
   bool tls_ = false;

@@ -151,6 +151,12 @@ int main(int argc, char** argv) {
       } else if (relay_mode == "passthrough") {
         cfg.relay.mode = config::Mode::passthrough;
       }
+      // The command line may supply what the file lacks: check the merged result.
+      if (auto missing = config::check_required(
+              cfg, config::Purpose::relay, relay_config.empty() ? "command line" : relay_config);
+          !missing.empty()) {
+        return print_errors(missing);
+      }
       hopscope::RelayOptions options;
       if (!relay_duration.empty()) {
         auto d = config::parse_duration(relay_duration);

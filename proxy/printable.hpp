@@ -3,6 +3,7 @@
 // UTF-8 pass, everything else becomes `\xNN`; output is capped. Header-only, std only.
 // Never use raw peer bytes in a log line (STYLE.md C.11).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,10 +45,10 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return len;
 }
 
-// Escapes `s` and caps the result at about `max_bytes` of output; a capped string ends
-// in "…[+N bytes]" so a reader knows it was cut and by how much.
-inline std::string printable(std::string_view s, std::size_t max_bytes = 1000) {
-  static constexpr char hex[] = "0123456789ABCDEF";
+namespace detail {
+inline std::string escape(std::string_view s, std::size_t max_bytes, bool double_backslash) {
+  static constexpr std::array<char, 16> hex = {'0', '1', '2', '3', '4', '5', '6', '7',
+                                                '8', '9', 'A', 'B', 'C', 'D', 'E', 'F'};
   std::string out;
   out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
   std::size_t i = 0;
@@ -57,7 +58,7 @@ inline std::string printable(std::string_view s, std::size_t max_bytes = 1000) {
       break;
     }
     const auto b = static_cast<std::uint8_t>(s[i]);
-    if (b >= 0x20 && b < 0x7F && b != '\\') {
+    if (b >= 0x20 && b < 0x7F && (b != '\\' || !double_backslash)) {
       out += static_cast<char>(b);
       ++i;
     } else if (b == '\\') {
@@ -74,6 +75,20 @@ inline std::string printable(std::string_view s, std::size_t max_bytes = 1000) {
     }
   }
   return out;
+}
+}  // namespace detail
+
+// Escapes `s` and caps the result at about `max_bytes` of output; a capped string ends
+// in "…[+N bytes]" so a reader knows it was cut and by how much. A backslash is doubled so
+// that "\\xNN" in the output always means an escaped byte.
+inline std::string printable(std::string_view s, std::size_t max_bytes = 1000) {
+  return detail::escape(s, max_bytes, true);
+}
+
+// For text that printable() already escaped (policy's evidence): keeps its backslashes as
+// they are, still escapes whatever is not printable UTF-8, and caps.
+inline std::string printable_escaped(std::string_view s, std::size_t max_bytes = 1000) {
+  return detail::escape(s, max_bytes, false);
 }
 
 }  // namespace hopscope

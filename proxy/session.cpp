@@ -1,5 +1,6 @@
 #include "proxy/session.hpp"
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -110,8 +111,9 @@ class Session : public std::enable_shared_from_this<Session> {
     register_for_shutdown();
     boost::system::error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
+    client_.non_blocking(true, ignored);
     if (co_await connect_upstream()) {
-      co_await ((pump_from_client() && pump_from_server()) || watchdog());
+      co_await ((pump(Side::client) && pump(Side::server)) || watchdog());
     }
     finish();
   }
@@ -126,6 +128,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  enum class Side { client, server };
+
   void register_for_shutdown() {
     std::weak_ptr<Session> weak = weak_from_this();
     auto executor = client_.get_executor();
@@ -157,8 +161,26 @@ class Session : public std::enable_shared_from_this<Session> {
       facts_.upstream.connect_error = "no upstream configured";
     } else {
       const auto& target = *config_.relay.upstream;
-      tcp::resolver resolver(client_.get_executor());
       watchdog_.expires_after(config_.relay.timeouts.connect);
+      boost::system::error_code literal_ec;
+      const auto literal = asio::ip::make_address(target.host, literal_ec);
+      if (!literal_ec) {
+        // An address literal needs no resolver (which would cost a thread hop per session).
+        auto connected =
+            co_await (upstream_.async_connect(tcp::endpoint(literal, target.port), use_tuple) ||
+                      watchdog_.async_wait(use_tuple));
+        if (connected.index() == 1) {
+          facts_.upstream.connect_error = "connect to " + target.to_string() +
+                                          " timed out after " +
+                                          seconds_text(config_.relay.timeouts.connect);
+        } else if (auto [cec] = std::get<0>(connected); cec) {
+          facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
+        } else {
+          co_return upstream_ready();
+        }
+        co_return co_await refuse_unreachable();
+      }
+      tcp::resolver resolver(client_.get_executor());
       auto resolved = co_await (
           resolver.async_resolve(target.host, std::to_string(target.port), use_tuple) ||
           watchdog_.async_wait(use_tuple));
@@ -178,14 +200,14 @@ class Session : public std::enable_shared_from_this<Session> {
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
         } else {
-          facts_.upstream.address = endpoint_string(endpoint);
-          facts_.upstream.local = endpoint_string(upstream_, false);
-          boost::system::error_code ignored;
-          upstream_.set_option(tcp::no_delay(true), ignored);
-          co_return true;
+          co_return upstream_ready();
         }
       }
     }
+    co_return co_await refuse_unreachable();
+  }
+
+  asio::awaitable<bool> refuse_unreachable() {
     facts_.end.reason = EndReason::upstream_unreachable;
     facts_.end.detail = facts_.upstream.connect_error;
     const std::string line = "421 4.4.0 hopscope: upstream unreachable (" +
@@ -194,6 +216,15 @@ class Session : public std::enable_shared_from_this<Session> {
     co_await say_goodbye(line);
     unreachable_ = true;
     co_return false;
+  }
+
+  bool upstream_ready() {
+    facts_.upstream.address = endpoint_string(upstream_, true);
+    facts_.upstream.local = endpoint_string(upstream_, false);
+    boost::system::error_code ignored;
+    upstream_.set_option(tcp::no_delay(true), ignored);
+    upstream_.non_blocking(true, ignored);
+    return true;
   }
 
   // Our own last word to the sender (a 421), bounded in time; then the socket is closed.
@@ -206,52 +237,85 @@ class Session : public std::enable_shared_from_this<Session> {
     client_.close(ignored);
   }
 
-  asio::awaitable<void> pump_from_client() {
-    std::vector<char> buffer(read_buffer_bytes);
+  // Relays one direction. Reads happen only once the socket is readable, into a buffer that
+  // belongs to the thread, not the session: an idle session holds no read buffer, and the
+  // common case relays a read with one non-blocking write and no copy. Only what the
+  // receiver cannot take at once is copied and written asynchronously.
+  asio::awaitable<void> pump(Side from_side) {
+    auto& from = from_side == Side::client ? client_ : upstream_;
+    auto& to = from_side == Side::client ? upstream_ : client_;
+    const Side to_side = from_side == Side::client ? Side::server : Side::client;
+    static thread_local std::array<char, read_buffer_bytes> buffer;
+    std::string rest;  // bytes the receiver could not take at once
+    ++pumps_running_;
+    const PumpExit on_exit{pumps_running_};
     for (;;) {
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(buffer), use_tuple);
+      auto [wait_ec] = co_await from.async_wait(tcp::socket::wait_read, use_tuple);
+      boost::system::error_code ec = wait_ec;
+      std::size_t n = 0;
+      if (!ec) {
+        n = from.read_some(asio::buffer(buffer), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          continue;
+        }
+      }
       if (ec) {
-        note_end_of_input(Side::client, ec);
+        note_end_of_input(from_side, ec);
         boost::system::error_code ignored;
-        upstream_.shutdown(tcp::socket::shutdown_send, ignored);  // propagate the half-close
+        to.shutdown(tcp::socket::shutdown_send, ignored);  // propagate the half-close
         co_return;
       }
       const std::string_view bytes(buffer.data(), n);
-      recorder_.client_activity(Clock::now());
-      facts_.bytes_client_to_server += n;
-      observe_client(bytes);  // before relaying, so a reply is always matched to its command
-      auto [wec, written] = co_await asio::async_write(upstream_, asio::buffer(bytes), use_tuple);
-      if (wec) {
-        note_write_failure(Side::server, wec);
+      if (from_side == Side::client) {
+        recorder_.client_activity(Clock::now());
+        facts_.bytes_client_to_server += n;
+        observe_client(bytes);  // before relaying, so a reply is always matched to its command
+      } else {
+        recorder_.server_activity(Clock::now());
+        facts_.bytes_server_to_client += n;
+        observe_server(bytes);
+        if (closing_) {
+          co_return;  // the watchdog is saying goodbye to the sender
+        }
+      }
+      rearm_watchdog_if_sooner();
+      std::size_t written = to.write_some(asio::buffer(bytes), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();
+        written = 0;
+      }
+      if (!ec && written < n) {
+        rest.assign(bytes.substr(written));
+        writing_to_client_ = to_side == Side::client;
+        auto [wec, ignored_count] = co_await asio::async_write(to, asio::buffer(rest), use_tuple);
+        writing_to_client_ = false;
+        ec = wec;
+        std::string().swap(rest);  // do not keep the memory while idle
+      }
+      if (ec) {
+        note_write_failure(to_side, ec);
         co_return;
       }
     }
   }
 
-  asio::awaitable<void> pump_from_server() {
-    std::vector<char> buffer(read_buffer_bytes);
-    for (;;) {
-      auto [ec, n] = co_await upstream_.async_read_some(asio::buffer(buffer), use_tuple);
-      if (ec) {
-        note_end_of_input(Side::server, ec);
-        boost::system::error_code ignored;
-        client_.shutdown(tcp::socket::shutdown_send, ignored);
-        co_return;
-      }
-      const std::string_view bytes(buffer.data(), n);
-      recorder_.server_activity(Clock::now());
-      facts_.bytes_server_to_client += n;
-      observe_server(bytes);
-      if (closing_) {
-        co_return;  // the watchdog is saying goodbye to the sender
-      }
-      writing_to_client_ = true;
-      auto [wec, written] = co_await asio::async_write(client_, asio::buffer(bytes), use_tuple);
-      writing_to_client_ = false;
-      if (wec) {
-        note_write_failure(Side::client, wec);
-        co_return;
-      }
+  // Counts a pump out when it returns, whichever co_return it takes.
+  struct PumpExit {
+    explicit PumpExit(int& counter) : running(counter) {}
+    int& running;
+    ~PumpExit() { --running; }
+    PumpExit(const PumpExit&) = delete;
+    PumpExit& operator=(const PumpExit&) = delete;
+    PumpExit(PumpExit&&) = delete;
+    PumpExit& operator=(PumpExit&&) = delete;
+  };
+
+  // New bytes can bring the deadline forward (the greeting's 5 minutes give way to a
+  // command's limit); wake the watchdog so that it waits for the sooner one.
+  void rearm_watchdog_if_sooner() {
+    if (recorder_.deadline() < armed_deadline_) {
+      armed_deadline_ = recorder_.deadline();
+      watchdog_.expires_at(armed_deadline_);  // cancels the wait; the watchdog re-arms
     }
   }
 
@@ -259,13 +323,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // bytes arrive, never per read of a slow sender (no slowloris reset).
   asio::awaitable<void> watchdog() {
     for (;;) {
-      watchdog_.expires_at(recorder_.deadline());
+      armed_deadline_ = recorder_.deadline();
+      watchdog_.expires_at(armed_deadline_);
       auto [ec] = co_await watchdog_.async_wait(use_tuple);
-      if (ec) {
-        co_return;  // cancelled: the session is ending
+      if (pumps_running_ == 0) {
+        co_return;  // both directions are done: the session is ending
       }
-      if (Clock::now() < recorder_.deadline()) {
-        continue;  // something happened meanwhile; wait for the new deadline
+      if (ec || Clock::now() < recorder_.deadline()) {
+        continue;  // re-armed for an earlier deadline, or the deadline moved on
       }
       timed_out_ = true;
       facts_.end.detail = "no " + recorder_.waiting_for() + " within the time limit";
@@ -283,8 +348,6 @@ class Session : public std::enable_shared_from_this<Session> {
       co_return;
     }
   }
-
-  enum class Side { client, server };
 
   void note_end_of_input(Side side, const boost::system::error_code& ec) {
     if (!first_close_) {
@@ -450,6 +513,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool unreachable_ = false;
   bool closing_ = false;
   bool writing_to_client_ = false;
+  int pumps_running_ = 0;
+  Clock::time_point armed_deadline_ = Clock::time_point::max();
 };
 
 }  // namespace

@@ -58,7 +58,10 @@ std::optional<Capabilities> Capabilities::from_reply(const Reply& reply) {
         cap.params.emplace_back(text.substr(start, pos - start));
       }
     }
-    caps.items_.push_back(std::move(cap));
+    if (!cap.keyword.empty()) {
+      // "250 " with nothing after it (smtp-sink, some appliances) ends the list; no keyword.
+      caps.items_.push_back(std::move(cap));
+    }
   }
   return caps;
 }

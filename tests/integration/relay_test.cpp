@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -219,10 +220,47 @@ TEST(RelayUpstream, UnreachableUpstreamGets421AndADocument) {
   EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_unreachable");
 }
 
-// A scripted upstream that accepts one session and hangs up in the middle of DATA.
-class HangUpMidData {
+// One accepted connection of a scripted upstream: line reads with a timeout, raw writes.
+class ScriptedConnection {
  public:
-  HangUpMidData() {
+  explicit ScriptedConnection(int fd) : fd_(fd) {
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void say(const std::string& s) const { (void)!::write(fd_, s.data(), s.size()); }
+  // The next line without CRLF, or "<eof>".
+  std::string read_line() {
+    for (;;) {
+      const auto eol = in_.find("\r\n");
+      if (eol != std::string::npos) {
+        auto line = in_.substr(0, eol);
+        in_.erase(0, eol + 2);
+        return line;
+      }
+      std::array<char, 4096> buf{};
+      const auto n = ::read(fd_, buf.data(), buf.size());
+      if (n <= 0) {
+        return "<eof>";
+      }
+      in_.append(buf.data(), static_cast<std::size_t>(n));
+    }
+  }
+  // Reads DATA content up to and including the final "." line.
+  void read_until_final_dot() {
+    for (auto line = read_line(); line != "." && line != "<eof>"; line = read_line()) {
+    }
+  }
+
+ private:
+  int fd_;
+  std::string in_;
+};
+
+// An upstream on 127.0.0.1 that runs `script` for the one session it accepts, then closes.
+class ScriptedUpstream {
+ public:
+  explicit ScriptedUpstream(std::function<void(ScriptedConnection&)> script)
+      : script_(std::move(script)) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -232,65 +270,53 @@ class HangUpMidData {
     ::listen(listener_, 4);
     ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
+    thread_ = std::thread([this] {
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) {
+        return;
+      }
+      ScriptedConnection connection(fd);
+      script_(connection);
+      ::close(fd);
+    });
   }
-  ~HangUpMidData() {
+  ~ScriptedUpstream() {
     ::shutdown(listener_, SHUT_RDWR);
     ::close(listener_);
     thread_.join();
   }
-  HangUpMidData(const HangUpMidData&) = delete;
-  HangUpMidData& operator=(const HangUpMidData&) = delete;
-  HangUpMidData(HangUpMidData&&) = delete;
-  HangUpMidData& operator=(HangUpMidData&&) = delete;
-  [[nodiscard]] std::uint16_t port() const { return port_; }
+  ScriptedUpstream(const ScriptedUpstream&) = delete;
+  ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
+  ScriptedUpstream(ScriptedUpstream&&) = delete;
+  ScriptedUpstream& operator=(ScriptedUpstream&&) = delete;
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
  private:
-  void serve() const {
-    const int fd = ::accept(listener_, nullptr, nullptr);
-    if (fd < 0) {
-      return;
-    }
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    auto say = [fd](const std::string& s) { (void)!::write(fd, s.data(), s.size()); };
-    std::string in;
-    auto read_line = [fd, &in]() {
-      for (;;) {
-        const auto eol = in.find("\r\n");
-        if (eol != std::string::npos) {
-          auto line = in.substr(0, eol);
-          in.erase(0, eol + 2);
-          return line;
-        }
-        std::array<char, 4096> buf{};
-        const auto n = ::read(fd, buf.data(), buf.size());
-        if (n <= 0) {
-          return std::string("<eof>");
-        }
-        in.append(buf.data(), static_cast<std::size_t>(n));
-      }
-    };
-    say("220 scripted ESMTP\r\n");
-    read_line();
-    say("250-scripted\r\n250 8BITMIME\r\n");
-    read_line();
-    say("250 2.1.0 ok\r\n");
-    read_line();
-    say("250 2.1.5 ok\r\n");
-    read_line();
-    say("354 go ahead\r\n");
-    read_line();  // the first content line, then hang up
-    ::close(fd);
-  }
+  std::function<void(ScriptedConnection&)> script_;
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;
 };
 
+// Greets, accepts EHLO, MAIL, RCPT and DATA like any server.
+void accept_envelope(ScriptedConnection& c) {
+  c.say("220 scripted ESMTP\r\n");
+  c.read_line();
+  c.say("250-scripted\r\n250 8BITMIME\r\n");
+  c.read_line();
+  c.say("250 2.1.0 ok\r\n");
+  c.read_line();
+  c.say("250 2.1.5 ok\r\n");
+  c.read_line();
+  c.say("354 go ahead\r\n");
+}
+
 TEST(RelayUpstream, UpstreamClosingMidDataNeverGivesTheSenderASuccess) {
-  HangUpMidData upstream;
-  RelayProcess relay({.upstream = "127.0.0.1:" + std::to_string(upstream.port())});
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    accept_envelope(c);
+    c.read_line();  // the first content line, then hang up
+  });
+  RelayProcess relay({.upstream = upstream.address()});
   {
     SmtpClient client(relay.host(), relay.port());
     (void)client.greet_and_ehlo();
@@ -312,6 +338,65 @@ TEST(RelayUpstream, UpstreamClosingMidDataNeverGivesTheSenderASuccess) {
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 1U);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_closed");
+}
+
+// RFC 5321 §4.5.3.2.6: the reply after the final dot may take far longer than a command's.
+// With command = 1s and data_end = 10s, a 3-second wait for that reply (a slow content
+// filter, Exchange's tarpit) must not break the session.
+TEST(RelayTimeouts, SlowReplyAfterFinalDotIsWaitedFor) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    accept_envelope(c);
+    c.read_until_final_dot();
+    std::this_thread::sleep_for(3s);  // the scenario: a slow server, not synchronisation
+    c.say("250 2.6.0 queued\r\n");
+    c.read_line();
+    c.say("221 2.0.0 bye\r\n");
+  });
+  RelayProcess relay({.upstream = upstream.address(),
+                      .extra_toml = "[relay.timeouts]\ncommand = \"1s\"\ndata_end = \"10s\"\n"
+                                    "data_block = \"1s\"\n"});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    (void)client.greet_and_ehlo();
+    EXPECT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+    EXPECT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+    EXPECT_EQ(client.command("DATA").code, 354);
+    EXPECT_EQ(client.command("Subject: slow\r\n\r\nbody\r\n.").code, 250);
+    client.quit();
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  EXPECT_EQ(json_string(relay.documents().at(0), "end.reason"), "quit");
+}
+
+// Postfix: "The entire command must be received within the time limit". A sender that
+// trickles one byte every 300 ms is cut after `command` (1s), not kept alive by each byte.
+TEST(RelayTimeouts, TricklingSenderIsCutAtOneDeadlinePerCommand) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    c.say("220 scripted ESMTP\r\n");
+    const auto line = c.read_line();
+    if (line != "<eof>") {
+      c.say("250 scripted\r\n");
+    }
+    c.read_line();
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ncommand = \"1s\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  EXPECT_EQ(client.read_reply().code, 220);
+  const std::string ehlo = "EHLO trickle.example.test\r\n";
+  bool cut = false;
+  for (const char byte : ehlo) {
+    if (::send(client.fd(), &byte, 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+    std::this_thread::sleep_for(300ms);  // the scenario: a slowloris sender
+  }
+  const auto reply = client.read_reply();  // 421 from hopscope, not 250 from upstream
+  EXPECT_EQ(reply.code, 421) << reply.raw << " cut=" << cut;
+  EXPECT_NE(reply.raw.find("4.4.2"), std::string::npos) << reply.raw;
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  EXPECT_EQ(json_string(relay.documents().at(0), "end.reason"), "timeout");
 }
 
 TEST(RelayLimits, SessionsBeyondMaxSessionsGet421) {

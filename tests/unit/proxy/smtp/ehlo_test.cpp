@@ -70,6 +70,14 @@ TEST(Capabilities, StartTlsInAnyPosition) {
   }
 }
 
+TEST(Capabilities, BareLastLineIsNoKeyword) {
+  // smtp-sink ends its EHLO reply with "250 " and nothing after it.
+  const auto caps =
+      Capabilities::from_reply(Reply{250, "", {"250-smtp-sink", "250-PIPELINING", "250 "}, 0});
+  ASSERT_TRUE(caps.has_value());
+  EXPECT_EQ(caps->lines(), (std::vector<std::string>{"PIPELINING"}));
+}
+
 TEST(Capabilities, NotAnEhloReply) {
   EXPECT_FALSE(Capabilities::from_reply(ehlo_reply("pix_banner_ehlo_500.txt")).has_value());
   const auto bare = Capabilities::from_reply(Reply{250, "", {"250"}, 0});
