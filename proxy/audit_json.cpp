@@ -66,8 +66,8 @@ class Encoder {
     std::size_t start = 0;
     for (;;) {
       const auto nl = s.find('\n', start);
-      out += printable_escaped(
-          s.substr(start, nl == std::string_view::npos ? nl : nl - start), options_.line_cap);
+      out += printable_escaped(s.substr(start, nl == std::string_view::npos ? nl : nl - start),
+                               options_.line_cap);
       if (nl == std::string_view::npos) {
         break;
       }

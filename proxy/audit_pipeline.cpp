@@ -54,8 +54,8 @@ std::string summary_line(const SessionFacts& facts, const std::vector<policy::Fi
   return "session " + facts.id + " " + facts.downstream.peer + " -> " + up.address +
          " starttls offered=" + (up.starttls.offered ? "yes" : "no") +
          " used=" + (up.starttls.attempted ? "yes" : "no") + " tls=" + tls +
-         " end=" + to_string(facts.end.reason) + " findings=[" + ids + "] verdict: " +
-         printable_escaped(verdict, 300);  // policy escaped it
+         " end=" + to_string(facts.end.reason) + " findings=[" + ids +
+         "] verdict: " + printable_escaped(verdict, 300);  // policy escaped it
 }
 
 }  // namespace
@@ -71,7 +71,9 @@ AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
   worker_ = std::thread([this] { run(); });
 }
 
-AuditPipeline::~AuditPipeline() { finish(); }
+AuditPipeline::~AuditPipeline() {
+  finish();
+}
 
 void AuditPipeline::submit(FinishedSession session) {
   {
@@ -90,9 +92,10 @@ void AuditPipeline::submit(FinishedSession session) {
           .count();
   auto last = last_report.load();
   if (now - last >= interval && last_report.compare_exchange_strong(last, now)) {
-    spdlog::error("audit queue full ({} sessions waiting): {} session documents lost so far; mail "
-                  "keeps flowing",
-                  max_queued, lost());
+    spdlog::error(
+        "audit queue full ({} sessions waiting): {} session documents lost so far; mail "
+        "keeps flowing",
+        max_queued, lost());
   }
 }
 
@@ -116,22 +119,26 @@ std::uint64_t AuditPipeline::lost() const {
 }
 
 void AuditPipeline::run() {
+  std::vector<FinishedSession> batch;
   for (;;) {
-    FinishedSession session;
+    batch.clear();
     {
       std::unique_lock lock(mutex_);
       ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) {
         return;
       }
-      session = std::move(queue_.front());
-      queue_.pop_front();
+      // Whatever has queued up meanwhile goes out with one durability barrier (group commit).
+      while (!queue_.empty() && batch.size() < max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
     }
-    process(session);
+    write_batch(batch);
   }
 }
 
-void AuditPipeline::process(FinishedSession& session) {
+AuditPipeline::Judged AuditPipeline::judge(FinishedSession& session) const {
   auto& facts = session.facts;
   const auto now = unix_now();
   if (facts.upstream.tls) {
@@ -148,9 +155,28 @@ void AuditPipeline::process(FinishedSession& session) {
   if (!facts.own_probe) {
     findings = policy::evaluate(facts, hops, config_->policy, now);
   }
-  const auto verdict = policy::verdict(facts, findings);
-  writer_->write(facts, to_views(findings), verdict);
-  spdlog::info("{}", summary_line(facts, findings, verdict));
+  Judged judged;
+  judged.verdict = policy::verdict(facts, findings);
+  judged.summary = summary_line(facts, findings, judged.verdict);
+  judged.findings = to_views(findings);
+  return judged;
+}
+
+void AuditPipeline::write_batch(std::vector<FinishedSession>& batch) {
+  std::vector<Judged> judged;
+  judged.reserve(batch.size());
+  std::vector<AuditItem> items;
+  items.reserve(batch.size());
+  for (auto& session : batch) {
+    judged.push_back(judge(session));
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    items.push_back(AuditItem{&batch[i].facts, &judged[i].findings, &judged[i].verdict});
+  }
+  writer_->write_batch(items);
+  for (const auto& j : judged) {
+    spdlog::info("{}", j.summary);
+  }
 }
 
 }  // namespace hopscope

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "proxy/audit_json.hpp"
 #include "proxy/facts.hpp"
 
 namespace hopscope {
@@ -46,10 +47,20 @@ class AuditPipeline {
   [[nodiscard]] std::uint64_t lost() const;
 
  private:
+  // What policy said about one session, ready to be written.
+  struct Judged {
+    std::vector<FindingView> findings;
+    std::string verdict;
+    std::string summary;  // the spdlog summary line
+  };
+
   void run();
-  void process(FinishedSession& session);
+  [[nodiscard]] Judged judge(FinishedSession& session) const;
+  void write_batch(std::vector<FinishedSession>& batch);
 
   static constexpr std::size_t max_queued = 10000;
+  // Sessions written with one durability barrier at most (AuditWriter::write_batch).
+  static constexpr std::size_t max_batch = 64;
 
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<AuditWriter> writer_;

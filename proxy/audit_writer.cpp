@@ -1,6 +1,8 @@
 #include "proxy/audit_writer.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <exception>
 #include <string_view>
 #include <system_error>
@@ -10,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 namespace hopscope {
@@ -53,8 +56,10 @@ int make_folders(const std::string& path) {
   return 0;
 }
 
-// Writes all of `data`; returns 0 or errno. A regular file that accepts nothing is full.
-int write_all(int fd, std::string_view data) {
+// Writes all of `data`; returns 0 or errno, and in `done` how many bytes went out. A regular
+// file that accepts nothing is full.
+int write_all(int fd, std::string_view data, std::size_t& done) {
+  done = 0;
   while (!data.empty()) {
     const auto n = ::write(fd, data.data(), data.size());
     if (n < 0) {
@@ -67,8 +72,57 @@ int write_all(int fd, std::string_view data) {
       return ENOSPC;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
+    done += static_cast<std::size_t>(n);
   }
   return 0;
+}
+
+// fsync(2) on a folder. Some file systems refuse it (EINVAL): the entries are then as
+// durable as that file system makes them, which is not a loss we can do anything about.
+int sync_folder(int fd) {
+  if (::fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP) {
+    return 0;
+  }
+  return errno;
+}
+
+int sync_folder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return errno;
+  }
+  const int error = sync_folder(fd);
+  ::close(fd);
+  return error;
+}
+
+std::string parent_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    return ".";
+  }
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// syncfs(2) reports write-back errors since Linux 5.8 (commit 735e4ae5ba28, "vfs: track
+// per-sb writeback errors and report them to syncfs"); before, it returns 0 regardless.
+bool kernel_syncfs_reports_errors() {
+  struct utsname names {};
+  if (::uname(&names) != 0) {
+    return false;
+  }
+  const std::string_view release(names.release);
+  int major = 0;
+  int minor = 0;
+  const auto* const end = release.data() + release.size();
+  const auto [p, ec] = std::from_chars(release.data(), end, major);
+  if (ec != std::errc{} || p == end || *p != '.') {
+    return false;
+  }
+  if (std::from_chars(p + 1, end, minor).ec != std::errc{}) {
+    return false;
+  }
+  return major > 5 || (major == 5 && minor >= 8);
 }
 
 class FileDescriptor {
@@ -81,8 +135,16 @@ class FileDescriptor {
   }
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
-  FileDescriptor(FileDescriptor&&) = delete;
-  FileDescriptor& operator=(FileDescriptor&&) = delete;
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) {
+        ::close(fd_);
+      }
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
 
   [[nodiscard]] int get() const { return fd_; }
   // close(2) reports delayed write errors (NFS, quota): returns 0 or errno.
@@ -93,6 +155,28 @@ class FileDescriptor {
 
  private:
   int fd_;
+};
+
+// A date folder used by one barrier. Its descriptor is opened before any temp file in it is
+// written, so syncfs() through it sees every write-back error of those files (the
+// per-file-system error sequence is sampled at open).
+struct Folder {
+  std::string path;
+  FileDescriptor dir{-1};
+  dev_t device = 0;
+  int error = 0;             // creating or opening it failed: documents for it are lost
+  bool sync_failed = false;  // syncfs() on its file system failed: fdatasync each file
+  bool renamed_into = false;
+};
+
+// A temp file written and still open, waiting for the barrier.
+struct Pending {
+  std::size_t folder = 0;
+  std::string temp_name;   // ".<id>.json.tmp"
+  std::string final_name;  // "<id>.json"
+  FileDescriptor file{-1};
+  int error = 0;
+  const char* step = "";  // what failed, for the report
 };
 
 }  // namespace
@@ -122,100 +206,286 @@ AuditWriter::AuditWriter(config::AuditConfig cfg, std::size_t line_cap) : cfg_(s
   options_.record_envelope = cfg_.record_envelope;
   options_.transcript = cfg_.transcript;
   options_.line_cap = line_cap;
+  syncfs_reports_errors_ = kernel_syncfs_reports_errors();
 }
 
 bool AuditWriter::write(const SessionFacts& facts, const std::vector<FindingView>& findings,
                         const std::string& verdict) noexcept {
-  bool ok = false;
+  const AuditItem item{&facts, &findings, &verdict};
+  return write_batch(std::span(&item, 1)) == 1;
+}
+
+std::size_t AuditWriter::write_batch(std::span<const AuditItem> items) noexcept {
+  std::size_t written = 0;
+  std::string lines;
+  std::size_t line_count = 0;
+  std::size_t next = 0;
+  while (next < items.size()) {
+    written += write_chunk(items, next, lines, line_count);
+  }
+  // The summary lines go out even for lost documents: sessions.jsonl is the index.
+  append_summary(lines, line_count);
+  return written;
+}
+
+std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size_t& next,
+                                     std::string& lines, std::size_t& line_count) noexcept {
+  std::vector<Folder> folders;
+  std::vector<Pending> pending;
   try {
-    const auto folder = cfg_.directory + "/" + utc_date(facts.started_unix_ms);
-    std::string what;
-    if (const int error = write_document(folder, file_name_for(facts.id),
-                                         to_json(facts, findings, verdict, options_), what);
-        error != 0) {
-      ++lost_;
-      report(error, what);
-    } else {
-      ++written_;
-      ok = true;
-    }
-    // The summary line is attempted even when the document is lost: it is the index.
-    if (const int error =
-            append_summary(summary_json_line(facts, findings, verdict, options_) + "\n", what);
-        error != 0) {
-      ++lines_lost_;
-      report(error, what);
-    }
-  } catch (const std::exception& e) {
-    // Out of memory or the like: the document is lost, mail goes on.
-    if (!ok) {
-      ++lost_;
-    }
-    report(-1, std::string("building the audit document: ") + e.what());
+    pending.reserve(std::min(items.size() - next, max_open_per_barrier));
   } catch (...) {
-    if (!ok) {
-      ++lost_;
+    lose(-1, "preparing the audit batch", "");
+    ++next;
+    return 0;
+  }
+
+  // 1. Every temp file written, none synced yet. Anything that allocates happens before
+  //    the temp file is created, so an exception leaves nothing on disk.
+  for (; next < items.size() && pending.size() < max_open_per_barrier; ++next) {
+    const AuditItem& item = items[next];
+    if (item.facts == nullptr) {
+      lose(-1, "audit item without session facts", "");
+      continue;
     }
-    report(-1, "building the audit document");
+    try {
+      static const std::vector<FindingView> no_findings;
+      static const std::string no_verdict;
+      const auto& facts = *item.facts;
+      const auto& findings = item.findings != nullptr ? *item.findings : no_findings;
+      const auto& verdict = item.verdict != nullptr ? *item.verdict : no_verdict;
+      const auto body = to_json(facts, findings, verdict, options_);
+      auto line = summary_json_line(facts, findings, verdict, options_);
+      line += '\n';
+
+      auto folder_path = cfg_.directory + "/" + utc_date(facts.started_unix_ms);
+      std::size_t f = 0;
+      while (f < folders.size() && folders[f].path != folder_path) {
+        ++f;
+      }
+      if (f == folders.size()) {
+        Folder folder;
+        folder.path = std::move(folder_path);
+        folder.error = make_folders(folder.path);
+        if (folder.error == 0) {
+          folder.dir =
+              FileDescriptor(::open(folder.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+          struct stat st {};
+          if (folder.dir.get() < 0 || ::fstat(folder.dir.get(), &st) != 0) {
+            folder.error = errno;
+          }
+          folder.device = st.st_dev;
+        }
+        folders.push_back(std::move(folder));
+      }
+
+      const auto name = file_name_for(facts.id);
+      auto final_name = name + ".json";
+      // The same id twice in one barrier would share a temp file: commit what came
+      // before, then write the second one behind the next barrier (later wins, as with
+      // two write() calls).
+      const auto same = [&](const Pending& p) {
+        return p.folder == f && p.final_name == final_name;
+      };
+      if (std::any_of(pending.begin(), pending.end(), same)) {
+        break;
+      }
+      lines += line;
+      ++line_count;
+
+      Folder& folder = folders[f];
+      if (folder.error != 0) {
+        lose(folder.error, "creating", folder.path);
+        continue;
+      }
+      Pending doc;
+      doc.folder = f;
+      doc.temp_name = "." + name + ".json.tmp";
+      doc.final_name = std::move(final_name);
+      doc.file = FileDescriptor(::openat(folder.dir.get(), doc.temp_name.c_str(),
+                                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                                         file_mode));
+      if (doc.file.get() < 0) {
+        lose(errno, "writing", folder.path + "/" + doc.temp_name);
+        continue;
+      }
+      std::size_t done = 0;
+      if (const int error = write_all(doc.file.get(), body, done); error != 0) {
+        doc.file = FileDescriptor(-1);
+        ::unlinkat(folder.dir.get(), doc.temp_name.c_str(), 0);
+        lose(error, "writing", folder.path + "/" + doc.temp_name);
+        continue;
+      }
+      pending.push_back(std::move(doc));  // capacity reserved: does not throw
+    } catch (const std::exception& e) {
+      // Out of memory or the like: the document is lost, mail goes on.
+      lose(-1, "building the audit document:", e.what());
+    } catch (...) {
+      lose(-1, "building the audit document", "");
+    }
   }
-  return ok;
+
+  // 2. One barrier: syncfs() once per file system, through the first folder opened on it.
+  //    One document alone is cheaper with its own fdatasync(). A failed syncfs() may be
+  //    someone else's file: fdatasync() on our still-open descriptors tells whose.
+  const bool use_syncfs = syncfs_reports_errors_ && pending.size() >= 2;
+  if (use_syncfs) {
+    for (std::size_t i = 0; i < folders.size(); ++i) {
+      const auto on_device = [&](const Pending& p) {
+        return folders[p.folder].device == folders[i].device && folders[p.folder].error == 0;
+      };
+      bool first_on_device = folders[i].error == 0;
+      for (std::size_t j = 0; j < i && first_on_device; ++j) {
+        first_on_device = folders[j].error != 0 || folders[j].device != folders[i].device;
+      }
+      if (!first_on_device || std::none_of(pending.begin(), pending.end(), on_device)) {
+        continue;
+      }
+      if (::syncfs(folders[i].dir.get()) != 0) {
+        for (auto& folder : folders) {
+          folder.sync_failed = folder.sync_failed || folder.device == folders[i].device;
+        }
+      }
+    }
+  }
+  for (auto& doc : pending) {
+    if ((!use_syncfs || folders[doc.folder].sync_failed) && ::fdatasync(doc.file.get()) != 0) {
+      doc.error = errno;
+      doc.step = "syncing";
+    }
+    if (const int error = doc.file.close(); doc.error == 0 && error != 0) {
+      doc.error = error;
+      doc.step = "closing";
+    }
+  }
+
+  // 3. Only durable temp files get their final names: a crash before this point leaves
+  //    at most a `.tmp` file, never a partial document.
+  for (auto& doc : pending) {
+    const int dir = folders[doc.folder].dir.get();
+    if (doc.error == 0 &&
+        ::renameat(dir, doc.temp_name.c_str(), dir, doc.final_name.c_str()) != 0) {
+      doc.error = errno;
+      doc.step = "renaming";
+    }
+    if (doc.error != 0) {
+      ::unlinkat(dir, doc.temp_name.c_str(), 0);
+    } else {
+      folders[doc.folder].renamed_into = true;
+    }
+  }
+
+  // 4. Each touched folder fsynced once, so the renames survive a crash.
+  for (auto& folder : folders) {
+    if (!folder.renamed_into) {
+      continue;
+    }
+    folder.error = sync_folder(folder.dir.get());
+    if (folder.error == 0) {
+      folder.error = make_folder_entry_durable(folder.path);
+    }
+  }
+
+  std::size_t written = 0;
+  for (const auto& doc : pending) {
+    const Folder& folder = folders[doc.folder];
+    if (doc.error != 0) {
+      try {
+        lose(doc.error, doc.step, folder.path + "/" + doc.temp_name);
+      } catch (...) {
+        lose(doc.error, doc.step, doc.temp_name);
+      }
+    } else if (folder.error != 0) {
+      lose(folder.error, "syncing the folder", folder.path);
+    } else {
+      ++written;
+    }
+  }
+  written_ += written;
+  return written;
 }
 
-int AuditWriter::write_document(const std::string& folder, const std::string& name,
-                                const std::string& body, std::string& what) const {
-  if (const int error = make_folders(folder); error != 0) {
-    what = "creating " + folder;
+int AuditWriter::make_folder_entry_durable(const std::string& folder) noexcept {
+  try {
+    {
+      const std::lock_guard lock(folders_mutex_);
+      if (durable_folders_.count(folder) != 0) {
+        return 0;
+      }
+    }
+    // The date folder's entry lives in the audit directory, whose own entry (created on
+    // demand) lives in its parent.
+    const auto audit_dir = parent_of(folder);
+    int error = sync_folder(audit_dir);
+    if (error == 0) {
+      error = sync_folder(parent_of(audit_dir));
+    }
+    if (error == 0) {
+      const std::lock_guard lock(folders_mutex_);
+      durable_folders_.insert(folder);
+    }
     return error;
+  } catch (...) {
+    return ENOMEM;
   }
-  const auto final_path = folder + "/" + name + ".json";
-  const auto temp_path = folder + "/." + name + ".json.tmp";
-  what = "writing " + temp_path;
-  FileDescriptor file(
-      ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, file_mode));
-  if (file.get() < 0) {
-    return errno;
-  }
-  int error = write_all(file.get(), body);
-  if (error == 0 && ::fsync(file.get()) != 0) {
-    error = errno;
-  }
-  if (const int close_error = file.close(); error == 0) {
-    error = close_error;
-  }
-  if (error == 0 && ::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    error = errno;
-    what = "renaming " + temp_path + " to " + final_path;
-  }
-  if (error != 0) {
-    ::unlink(temp_path.c_str());
-    return error;
-  }
-  // Make the rename durable. Some file systems refuse fsync on a folder (EINVAL); the
-  // document is already complete under its name, so that is not a loss.
-  const FileDescriptor dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() >= 0) {
-    ::fsync(dir.get());
-  }
-  return 0;
 }
 
-int AuditWriter::append_summary(const std::string& line, std::string& what) {
-  const std::lock_guard lock(jsonl_mutex_);
-  const auto path = cfg_.directory + "/sessions.jsonl";
-  what = "appending to " + path;
-  if (const int error = make_folders(cfg_.directory); error != 0) {
-    what = "creating " + cfg_.directory;
-    return error;
+void AuditWriter::append_summary(const std::string& lines, std::size_t count) noexcept {
+  if (count == 0) {
+    return;
   }
-  FileDescriptor file(
-      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode));
-  if (file.get() < 0) {
-    return errno;
+  std::size_t done = 0;
+  int error = 0;
+  std::string path;
+  try {
+    path = cfg_.directory + "/sessions.jsonl";
+    const std::lock_guard lock(jsonl_mutex_);
+    error = make_folders(cfg_.directory);
+    if (error != 0) {
+      path = cfg_.directory;  // named in the report
+    } else {
+      FileDescriptor file(
+          ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode));
+      if (file.get() < 0) {
+        error = errno;
+      } else {
+        // One write() for the batch: with O_APPEND the lines land whole at the end of the
+        // file, never interleaved with another writer's.
+        error = write_all(file.get(), lines, done);
+        if (const int close_error = file.close(); error == 0) {
+          error = close_error;
+        }
+      }
+    }
+  } catch (...) {
+    error = error != 0 ? error : ENOMEM;
   }
-  // One write() per line: with O_APPEND the line lands whole at the end of the file.
-  const int error = write_all(file.get(), line);
-  const int close_error = file.close();
-  return error != 0 ? error : close_error;
+  if (error == 0) {
+    return;
+  }
+  // Lines that went out whole before the failure are kept; the rest are lost.
+  const auto kept = static_cast<std::size_t>(
+      std::count(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(done), '\n'));
+  lines_lost_ += count - kept;
+  try {
+    report(error, "appending to " + path);
+  } catch (...) {
+    // Logging must not stop mail.
+  }
+}
+
+void AuditWriter::lose(int error, std::string_view step, std::string_view path) noexcept {
+  ++lost_;
+  try {
+    std::string what(step);
+    if (!path.empty()) {
+      what += ' ';
+      what += path;
+    }
+    report(error, what);
+  } catch (...) {
+    // Logging must not stop mail.
+  }
 }
 
 void AuditWriter::report(int error, const std::string& what) noexcept {

@@ -30,10 +30,10 @@ struct PlaintextEvidence {
 };
 
 struct StartTlsFacts {
-  bool offered = false;    // STARTTLS in the EHLO reply this leg received
-  bool attempted = false;  // the client sent STARTTLS
+  bool offered = false;             // STARTTLS in the EHLO reply this leg received
+  bool attempted = false;           // the client sent STARTTLS
   std::optional<ReplyFacts> reply;  // the reply to STARTTLS
-  std::string handshake;   // "ok" | "failed" | "incomplete" | "" (none attempted)
+  std::string handshake;            // "ok" | "failed" | "incomplete" | "" (none attempted)
   // Client bytes after "STARTTLS\r\n" that were not a TLS record, e.g. a pipelined command.
   std::optional<PlaintextEvidence> client_plaintext_after_starttls;
   // Server bytes after the 220 reply before the ServerHello.
@@ -41,16 +41,16 @@ struct StartTlsFacts {
 };
 
 struct AlertFacts {
-  std::string direction;  // "c>s" or "s>c"
-  std::string level;      // "warning" | "fatal"
+  std::string direction;    // "c>s" or "s>c"
+  std::string level;        // "warning" | "fatal"
   std::string description;  // RFC 8446 §6 name, e.g. "bad_certificate"
   int code = 0;
 };
 
 // What was seen of one TLS handshake (passively, or by a side probe).
 struct TlsFacts {
-  bool seen = false;  // any handshake record observed
-  std::string source = "handshake";  // "handshake" (on the wire) | "probe"
+  bool seen = false;                   // any handshake record observed
+  std::string source = "handshake";    // "handshake" (on the wire) | "probe"
   std::optional<std::string> version;  // negotiated, "TLSv1.2"
   std::optional<std::string> cipher;   // IANA name, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
   std::uint16_t cipher_id = 0;
@@ -63,7 +63,7 @@ struct TlsFacts {
   bool hello_retry_request = false;
   bool resumed = false;
   bool client_certificate_requested = false;  // CertificateRequest seen (TLS ≤ 1.2)
-  std::optional<AlertFacts> alert;  // first alert sent in clear
+  std::optional<AlertFacts> alert;            // first alert sent in clear
   std::vector<tls::CertificateFacts> server_certificates;
   std::vector<tls::CertificateFacts> client_certificates;
   tls::VerificationFacts verification;  // of server_certificates
@@ -79,21 +79,21 @@ struct DownstreamFacts {
   std::string peer;   // "40.92.1.2:51000"
   std::string local;  // "10.0.0.9:25"
   std::optional<std::string> original_destination;
-  std::string helo;   // the client's first HELO/EHLO command line, verbatim
+  std::string helo;                        // the client's first HELO/EHLO command line, verbatim
   std::vector<std::string> helo_commands;  // every HELO/EHLO command line in order (pre-TLS)
-  StartTlsFacts starttls;  // offered = what the sender was shown
-  bool tls_end_to_end = false;  // passthrough: the one handshake is on upstream.tls
-  std::optional<TlsFacts> tls;  // inspect mode only
-  bool closed_first = false;  // the sender closed before upstream did
+  StartTlsFacts starttls;                  // offered = what the sender was shown
+  bool tls_end_to_end = false;             // passthrough: the one handshake is on upstream.tls
+  std::optional<TlsFacts> tls;             // inspect mode only
+  bool closed_first = false;               // the sender closed before upstream did
 };
 
 struct UpstreamFacts {
   std::string address;  // "10.0.0.5:25"
   std::string local;    // our source address toward upstream
   std::optional<ReplyFacts> banner;
-  std::optional<ReplyFacts> ehlo_reply;  // reply to the first EHLO
+  std::optional<ReplyFacts> ehlo_reply;   // reply to the first EHLO
   std::vector<std::string> capabilities;  // keywords with parameters, from ehlo_reply
-  std::optional<ReplyFacts> helo_reply;  // reply to HELO, when the sender fell back to it
+  std::optional<ReplyFacts> helo_reply;   // reply to HELO, when the sender fell back to it
   StartTlsFacts starttls;
   std::optional<TlsFacts> tls;
   std::optional<std::string> connect_error;
@@ -113,8 +113,8 @@ struct MessageFacts {
 
 struct TranscriptEntry {
   std::int64_t t_ms = 0;
-  std::string dir;   // "c>s" | "s>c" | "tls" (a TLS marker)
-  std::string line;  // verbatim without CRLF; AUTH payloads already redacted
+  std::string dir;                          // "c>s" | "s>c" | "tls" (a TLS marker)
+  std::string line;                         // verbatim without CRLF; AUTH payloads already redacted
   std::optional<std::uint64_t> data_bytes;  // a DATA/BDAT payload: only its size
 };
 
@@ -131,14 +131,22 @@ enum class EndReason {
 
 inline const char* to_string(EndReason r) {
   switch (r) {
-    case EndReason::quit: return "quit";
-    case EndReason::client_closed: return "client_closed";
-    case EndReason::upstream_closed: return "upstream_closed";
-    case EndReason::timeout: return "timeout";
-    case EndReason::upstream_unreachable: return "upstream_unreachable";
-    case EndReason::limit: return "limit";
-    case EndReason::shutdown: return "shutdown";
-    case EndReason::error: return "error";
+    case EndReason::quit:
+      return "quit";
+    case EndReason::client_closed:
+      return "client_closed";
+    case EndReason::upstream_closed:
+      return "upstream_closed";
+    case EndReason::timeout:
+      return "timeout";
+    case EndReason::upstream_unreachable:
+      return "upstream_unreachable";
+    case EndReason::limit:
+      return "limit";
+    case EndReason::shutdown:
+      return "shutdown";
+    case EndReason::error:
+      return "error";
   }
   return "error";
 }

@@ -11,6 +11,12 @@ namespace hopscope {
 namespace {
 
 constexpr std::size_t max_evidence_bytes = 256;
+// Bounds on what one session's facts may hold, whatever the peers send (each line is
+// already capped by the codec's max_line_bytes).
+constexpr std::size_t max_transcript_bytes = 1 << 20;
+constexpr std::size_t max_anomalies = 1000;
+constexpr std::size_t max_messages = 10000;
+constexpr std::size_t max_recipients_per_message = 1000;  // RFC 5321 §4.5.3.1.8 asks for 100
 
 ReplyFacts to_facts(const smtp::Reply& reply) {
   ReplyFacts r;
@@ -46,16 +52,39 @@ FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeou
 
 void FactsRecorder::add_transcript(Clock::time_point now, std::string dir, std::string line,
                                    std::optional<std::uint64_t> data_bytes) {
-  if (facts_.transcript.size() >= max_transcript_entries_) {
+  if (facts_.transcript.size() >= max_transcript_entries_ ||
+      transcript_bytes_ + line.size() > max_transcript_bytes) {
     ++facts_.transcript_dropped;
     return;
   }
+  transcript_bytes_ += line.size();
   facts_.transcript.push_back(
       TranscriptEntry{ms_between(start_, now), std::move(dir), std::move(line), data_bytes});
 }
 
+void FactsRecorder::add_anomaly(AnomalyFacts anomaly) {
+  if (facts_.anomalies.size() < max_anomalies) {
+    facts_.anomalies.push_back(std::move(anomaly));
+  } else if (facts_.anomalies.size() == max_anomalies) {
+    facts_.anomalies.push_back(
+        AnomalyFacts{"", "anomalies_capped", "further anomalies were not recorded"});
+  }
+}
+
+void FactsRecorder::note_cap(const std::string& kind, const std::string& detail) {
+  if (caps_noted_.insert(kind).second) {
+    add_anomaly(AnomalyFacts{"c>s", kind, detail});
+  }
+}
+
 MessageFacts& FactsRecorder::current_message() {
   if (!open_message_) {
+    if (facts_.messages.size() >= max_messages) {
+      // Past the cap, the last message's facts are reused: counted as an anomaly once.
+      note_cap("messages_capped", "more than " + std::to_string(max_messages) + " messages");
+      open_message_ = facts_.messages.size() - 1;
+      return facts_.messages.back();
+    }
     facts_.messages.emplace_back();
     open_message_ = facts_.messages.size() - 1;
   }
@@ -101,8 +130,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           }
           add_transcript(now, "tls", "STARTTLS accepted: TLS bytes are spliced from here");
         } else if constexpr (std::is_same_v<T, smtp::Anomaly>) {
-          facts_.anomalies.push_back(AnomalyFacts{
-              smtp::to_string(e.dir), e.kind, e.detail});
+          add_anomaly(AnomalyFacts{smtp::to_string(e.dir), e.kind, e.detail});
         }
       },
       event);
@@ -132,7 +160,12 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       break;
     }
     case K::rcpt:
-      current_message().rcpt_to.push_back(cmd.path);
+      if (auto& rcpts = current_message().rcpt_to; rcpts.size() < max_recipients_per_message) {
+        rcpts.push_back(cmd.path);
+      } else {
+        note_cap("recipients_capped",
+                 "more than " + std::to_string(max_recipients_per_message) + " recipients");
+      }
       break;
     case K::data:
       current_message().transfer = "DATA";

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config/config.hpp"
@@ -62,6 +63,8 @@ class FactsRecorder {
   void on_command(const smtp::ClientCommand& c, Clock::time_point now);
   void on_reply(const smtp::ServerReply& r, Clock::time_point now);
   MessageFacts& current_message();
+  void add_anomaly(AnomalyFacts anomaly);
+  void note_cap(const std::string& kind, const std::string& detail);
 
   SessionFacts& facts_;
   config::Timeouts timeouts_;
@@ -80,6 +83,8 @@ class FactsRecorder {
   std::optional<std::size_t> open_message_;  // index into facts_.messages
   Sha256 content_hash_;
   std::uint64_t content_size_ = 0;
+  std::size_t transcript_bytes_ = 0;
+  std::set<std::string> caps_noted_;
 };
 
 }  // namespace hopscope

@@ -41,9 +41,12 @@ int not_built_yet(const std::string& what) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"hopscope: a transparent SMTP inspecting proxy that shows, hop by hop, where "
-               "STARTTLS or the certificate breaks"};
+namespace {
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "hopscope: a transparent SMTP inspecting proxy that shows, hop by hop, where "
+      "STARTTLS or the certificate breaks"};
   app.require_subcommand(0, 1);
   bool show_version = false;
   app.add_flag("--version", show_version, "print the version and exit");
@@ -191,4 +194,17 @@ int main(int argc, char** argv) {
   }
   std::printf("%s", app.help().c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hopscope: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "hopscope: unknown internal error\n");
+  }
+  return 3;
 }

@@ -48,7 +48,7 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
 namespace detail {
 inline std::string escape(std::string_view s, std::size_t max_bytes, bool double_backslash) {
   static constexpr std::array<char, 16> hex = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                                '8', '9', 'A', 'B', 'C', 'D', 'E', 'F'};
+                                               '8', '9', 'A', 'B', 'C', 'D', 'E', 'F'};
   std::string out;
   out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
   std::size_t i = 0;

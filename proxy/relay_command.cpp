@@ -1,7 +1,5 @@
 #include "proxy/relay_command.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,9 +13,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,6 +26,7 @@
 #include "proxy/relay_context.hpp"
 #include "proxy/session.hpp"
 #include "proxy/session_id.hpp"
+#include <sys/resource.h>
 
 namespace hopscope {
 namespace {
@@ -145,10 +144,10 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
   using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
   auto which = co_await (signals.async_wait(use_tuple) || timer.async_wait(use_tuple));
   if (which.index() == 0) {
-    spdlog::info("signal {} received: draining (up to {} s)", std::get<1>(std::get<0>(which)),
-                 std::chrono::duration_cast<std::chrono::seconds>(
-                     context->config->relay.timeouts.drain)
-                     .count());
+    spdlog::info(
+        "signal {} received: draining (up to {} s)", std::get<1>(std::get<0>(which)),
+        std::chrono::duration_cast<std::chrono::seconds>(context->config->relay.timeouts.drain)
+            .count());
   } else {
     spdlog::info("--duration reached: draining");
   }
@@ -260,8 +259,8 @@ int run_relay(config::Config config, const RelayOptions& options) {
       acceptor->listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n",
-                   listen.to_string().c_str(), ec.message().c_str());
+      std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n", listen.to_string().c_str(),
+                   ec.message().c_str());
       return exit_failure;
     }
     const auto bound = acceptor->local_endpoint();

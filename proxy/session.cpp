@@ -37,7 +37,7 @@ using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // One read per direction at a time; 16 KiB like HAProxy's default tune.bufsize.
-constexpr std::size_t read_buffer_bytes = 16 * 1024;
+constexpr std::size_t read_buffer_bytes = std::size_t{16} * 1024;
 // Transcript entries kept per session; beyond, they are counted in transcript_dropped.
 constexpr std::size_t max_transcript_entries = 5000;
 // How long a last word to the sender (our 421) may take before we close anyway.
@@ -170,8 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
             co_await (upstream_.async_connect(tcp::endpoint(literal, target.port), use_tuple) ||
                       watchdog_.async_wait(use_tuple));
         if (connected.index() == 1) {
-          facts_.upstream.connect_error = "connect to " + target.to_string() +
-                                          " timed out after " +
+          facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
         } else if (auto [cec] = std::get<0>(connected); cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
@@ -181,21 +180,19 @@ class Session : public std::enable_shared_from_this<Session> {
         co_return co_await refuse_unreachable();
       }
       tcp::resolver resolver(client_.get_executor());
-      auto resolved = co_await (
-          resolver.async_resolve(target.host, std::to_string(target.port), use_tuple) ||
-          watchdog_.async_wait(use_tuple));
+      auto resolved =
+          co_await (resolver.async_resolve(target.host, std::to_string(target.port), use_tuple) ||
+                    watchdog_.async_wait(use_tuple));
       if (resolved.index() == 1) {
-        facts_.upstream.connect_error =
-            "resolving " + target.host + " timed out after " +
-            seconds_text(config_.relay.timeouts.connect);
+        facts_.upstream.connect_error = "resolving " + target.host + " timed out after " +
+                                        seconds_text(config_.relay.timeouts.connect);
       } else if (auto& [rec, results] = std::get<0>(resolved); rec) {
         facts_.upstream.connect_error = "cannot resolve " + target.host + ": " + rec.message();
       } else {
         auto connected = co_await (asio::async_connect(upstream_, results, use_tuple) ||
                                    watchdog_.async_wait(use_tuple));
         if (connected.index() == 1) {
-          facts_.upstream.connect_error = "connect to " + target.to_string() +
-                                          " timed out after " +
+          facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
@@ -336,9 +333,8 @@ class Session : public std::enable_shared_from_this<Session> {
       facts_.end.detail = "no " + recorder_.waiting_for() + " within the time limit";
       if (!writing_to_client_) {
         closing_ = true;
-        const std::string line =
-            "421 4.4.2 hopscope: timeout waiting for " + recorder_.waiting_for() +
-            "; closing connection\r\n";
+        const std::string line = "421 4.4.2 hopscope: timeout waiting for " +
+                                 recorder_.waiting_for() + "; closing connection\r\n";
         recorder_.said_to_sender(line, Clock::now());
         watchdog_.expires_after(farewell_write_limit);
         co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
@@ -368,9 +364,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec != asio::error::broken_pipe && ec != asio::error::connection_reset &&
         ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor && !io_error_) {
-      io_error_ = std::string(to == Side::client ? "writing to the sender: "
-                                                 : "writing to upstream: ") +
-                  ec.message();
+      io_error_ =
+          std::string(to == Side::client ? "writing to the sender: " : "writing to upstream: ") +
+          ec.message();
     }
     close_both();
   }

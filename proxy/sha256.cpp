@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <string_view>
 
 #include <openssl/evp.h>
 
@@ -35,7 +36,7 @@ std::string Sha256::finish() {
   unsigned int length = 0;
   EVP_DigestFinal_ex(impl_->ctx, digest.data(), &length);
   EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
+  static constexpr std::string_view hex = "0123456789abcdef";
   std::string out;
   out.reserve(static_cast<std::size_t>(length) * 2);
   for (unsigned int i = 0; i < length; ++i) {

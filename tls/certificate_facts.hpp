@@ -30,25 +30,26 @@ struct CertificateFacts {
   std::string not_after;
   std::int64_t not_before_unix = 0;  // seconds since the epoch, for policy's clock arithmetic
   std::int64_t not_after_unix = 0;
-  std::string sha256;       // upper-case hex of the DER
-  std::string sha1;         // upper-case hex of the DER: Exchange's "Thumbprint"
-  std::string spki_sha256;  // base64 of SHA-256(SubjectPublicKeyInfo): the value of a "sha256/…" pin
-  std::string key_type;     // "RSA", "EC", "Ed25519", "Ed448", "DSA", or OpenSSL's name
+  std::string sha256;  // upper-case hex of the DER
+  std::string sha1;    // upper-case hex of the DER: Exchange's "Thumbprint"
+  std::string
+      spki_sha256;       // base64 of SHA-256(SubjectPublicKeyInfo): the value of a "sha256/…" pin
+  std::string key_type;  // "RSA", "EC", "Ed25519", "Ed448", "DSA", or OpenSSL's name
   int key_bits = 0;
-  std::string key;          // "RSA 2048", "EC 256 (prime256v1)"
-  std::string signature;    // "sha256WithRSAEncryption"
-  bool self_signed = false; // issuer == subject and the signature verifies with its own key
-  bool is_ca = false;       // basicConstraints CA:TRUE
-  std::string der_base64;   // the certificate itself, so an audit document can be re-verified
-  std::string parse_error;  // non-empty when the DER could not be read; other fields then empty
+  std::string key;           // "RSA 2048", "EC 256 (prime256v1)"
+  std::string signature;     // "sha256WithRSAEncryption"
+  bool self_signed = false;  // issuer == subject and the signature verifies with its own key
+  bool is_ca = false;        // basicConstraints CA:TRUE
+  std::string der_base64;    // the certificate itself, so an audit document can be re-verified
+  std::string parse_error;   // non-empty when the DER could not be read; other fields then empty
 };
 
 // Chain verification and name matching (tls/verify.cpp), recorded as facts.
 struct VerificationFacts {
-  bool checked = false;              // false: no chain was seen, nothing verified
-  bool trusted = false;              // the chain verifies to the configured trust store
-  std::string error;                 // OpenSSL's text, e.g. "self-signed certificate"; empty if trusted
-  int error_depth = -1;              // chain position of the error, -1 if none
+  bool checked = false;  // false: no chain was seen, nothing verified
+  bool trusted = false;  // the chain verifies to the configured trust store
+  std::string error;     // OpenSSL's text, e.g. "self-signed certificate"; empty if trusted
+  int error_depth = -1;  // chain position of the error, -1 if none
   std::optional<bool> name_matched;  // nullopt: no expected names configured
   std::optional<std::string> matched_name;
   std::vector<std::string> expected_names;  // what was matched against

@@ -1,0 +1,141 @@
+// FactsRecorder without sockets: codec events in, SessionFacts and deadlines out.
+
+#include "proxy/facts_recorder.hpp"
+
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "proxy/smtp/conversation.hpp"
+
+namespace hopscope {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = FactsRecorder::Clock;
+
+config::Timeouts short_timeouts() {
+  config::Timeouts t;
+  t.greeting = 50s;
+  t.command = 10s;
+  t.data_block = 3s;
+  t.data_end = 100s;
+  t.tls_idle = 200s;
+  return t;
+}
+
+// Feeds a session through the real codec into the recorder, at a chosen time per feed.
+struct Harness {
+  SessionFacts facts;
+  Clock::time_point start = Clock::now();
+  FactsRecorder recorder{facts, short_timeouts(), start, 5000};
+  smtp::Conversation conversation;
+
+  void client(std::string_view bytes, Clock::time_point at) {
+    recorder.client_activity(at);
+    conversation.feed_client(bytes);
+    drain(at);
+  }
+  void server(std::string_view bytes, Clock::time_point at) {
+    recorder.server_activity(at);
+    conversation.feed_server(bytes);
+    drain(at);
+  }
+  void drain(Clock::time_point at) {
+    while (auto e = conversation.next()) {
+      recorder.record(*e, at);
+    }
+  }
+};
+
+TEST(FactsRecorder, DeadlineFollowsTheSessionState) {
+  Harness h;
+  const auto t0 = h.start;
+  EXPECT_EQ(h.recorder.deadline(), t0 + 50s);  // awaiting the greeting
+  h.server("220 mx ESMTP\r\n", t0 + 1s);
+  EXPECT_EQ(h.recorder.deadline(), t0 + 1s + 10s);  // the sender owes a command
+  h.client("EHLO a\r\n", t0 + 2s);
+  EXPECT_EQ(h.recorder.deadline(), t0 + 2s + 10s);  // upstream owes the EHLO reply
+  h.server("250 mx\r\n", t0 + 3s);
+  h.client("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", t0 + 4s);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t0 + 5s);
+  h.client("Subject: x\r\n\r\nbody\r\n", t0 + 6s);
+  EXPECT_EQ(h.recorder.deadline(), t0 + 6s + 3s);  // data block
+  h.client(".\r\n", t0 + 7s);
+  EXPECT_EQ(h.recorder.deadline(), t0 + 7s + 100s);  // the reply after the final dot
+  EXPECT_TRUE(h.recorder.reply_due());
+  h.server("250 queued\r\n", t0 + 60s);
+  EXPECT_FALSE(h.recorder.reply_due());
+  EXPECT_EQ(h.recorder.deadline(), t0 + 60s + 10s);
+}
+
+TEST(FactsRecorder, TricklingBytesDoNotMoveTheCommandDeadline) {
+  Harness h;
+  const auto t0 = h.start;
+  h.server("220 mx ESMTP\r\n", t0);
+  const std::string ehlo = "EHLO slow.example\r";
+  for (std::size_t i = 0; i < ehlo.size(); ++i) {
+    h.client(ehlo.substr(i, 1), t0 + std::chrono::seconds(i));
+  }
+  EXPECT_EQ(h.recorder.deadline(), t0 + 10s);  // from the greeting, not from the last byte
+}
+
+TEST(FactsRecorder, MessageFactsCoverTheContentAsDelivered) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx ESMTP\r\n", t);
+  h.client("EHLO a\r\n", t);
+  h.server("250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n", t);
+  h.client("MAIL FROM:<a@example.test>\r\nRCPT TO:<u@contoso.test>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("Subject: x\r\n\r\n..stuffed\r\n.\r\n", t);
+  h.server("250 2.6.0 queued\r\n", t);
+  h.client("QUIT\r\n", t);
+  h.server("221 bye\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  const auto& m = h.facts.messages[0];
+  EXPECT_EQ(m.mail_from, "a@example.test");
+  EXPECT_EQ(m.rcpt_to, std::vector<std::string>{"u@contoso.test"});
+  EXPECT_EQ(m.size, std::string("Subject: x\r\n\r\n.stuffed\r\n").size());
+  // printf 'Subject: x\r\n\r\n.stuffed\r\n' | sha256sum  (the unstuffed content)
+  EXPECT_EQ(m.sha256, "1b08cd8cf72450dd5431e92c371360de683cc88a5436449170cad5f2f4d4c388");
+  ASSERT_TRUE(m.reply.has_value());
+  EXPECT_EQ(m.reply->code, 250);
+  EXPECT_TRUE(h.facts.upstream.starttls.offered);
+  EXPECT_TRUE(h.facts.downstream.starttls.offered);
+  EXPECT_EQ(h.facts.upstream.capabilities, (std::vector<std::string>{"PIPELINING", "STARTTLS"}));
+  EXPECT_TRUE(h.recorder.quit_acknowledged());
+  EXPECT_EQ(h.facts.upstream.banner->lines.at(0), "220 mx ESMTP");
+}
+
+TEST(FactsRecorder, TranscriptIsBoundedAndCountsWhatItDropped) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx ESMTP\r\n", t);
+  for (int i = 0; i < 6000; ++i) {
+    h.client("NOOP\r\n", t);
+    h.server("250 ok\r\n", t);
+  }
+  EXPECT_EQ(h.facts.transcript.size(), 5000U);
+  EXPECT_EQ(h.facts.transcript_dropped, 1U + 2U * 6000U - 5000U);
+}
+
+TEST(FactsRecorder, RecipientsPerMessageAreCapped) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx ESMTP\r\n", t);
+  h.client("MAIL FROM:<a@b>\r\n", t);
+  h.server("250 ok\r\n", t);
+  for (int i = 0; i < 1001; ++i) {
+    h.client("RCPT TO:<r" + std::to_string(i) + "@d>\r\n", t);
+    h.server("250 ok\r\n", t);
+  }
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].rcpt_to.size(), 1000U);
+  ASSERT_FALSE(h.facts.anomalies.empty());
+  EXPECT_EQ(h.facts.anomalies.back().kind, "recipients_capped");
+}
+
+}  // namespace
+}  // namespace hopscope
