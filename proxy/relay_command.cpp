@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -16,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,6 +29,7 @@
 #include "proxy/session.hpp"
 #include "proxy/session_id.hpp"
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 namespace hopscope {
 namespace {
@@ -73,12 +76,12 @@ void raise_descriptor_limit(std::uint32_t max_sessions) {
   }
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<asio::io_context*> pool,
-                                  std::shared_ptr<RelayContext> context) {
-  std::size_t next = 0;
+// One accept loop per listener and thread; sessions stay on the thread that accepted them
+// (the kernel spreads connections over the SO_REUSEPORT listeners), so no session is handed
+// between threads. The acceptor outlives the loop: run_relay owns it until the threads end.
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<RelayContext> context) {
   for (;;) {
-    auto& target = *pool[next++ % pool.size()];
-    auto [ec, socket] = co_await acceptor.async_accept(target, use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
       co_return;
     }
@@ -152,8 +155,11 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
     spdlog::info("--duration reached: draining");
   }
   for (auto& a : acceptors) {
-    boost::system::error_code ignored;
-    a->close(ignored);
+    // Each acceptor belongs to its own thread's io_context: close it there.
+    asio::post(a->get_executor(), [acceptor = a.get()] {
+      boost::system::error_code ignored;
+      acceptor->close(ignored);
+    });
   }
   const auto drain_end = std::chrono::steady_clock::now() + context->config->relay.timeouts.drain;
   // A second signal ends the drain early.
@@ -227,10 +233,8 @@ int run_relay(config::Config config, const RelayOptions& options) {
 
   const unsigned threads = std::max(1U, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<asio::io_context*> pool;
   for (unsigned i = 0; i < threads; ++i) {
     contexts.push_back(std::make_unique<asio::io_context>(1));
-    pool.push_back(contexts.back().get());
   }
   auto& main_context = *contexts.front();
 
@@ -243,37 +247,48 @@ int run_relay(config::Config config, const RelayOptions& options) {
                    listen.to_string().c_str());
       return exit_config;
     }
-    const tcp::endpoint endpoint(address, listen.port);
-    auto acceptor = std::make_unique<tcp::acceptor>(main_context);
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) {
-      acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    tcp::endpoint endpoint(address, listen.port);
+    for (auto& io : contexts) {
+      auto acceptor = std::make_unique<tcp::acceptor>(*io);
+      acceptor->open(endpoint.protocol(), ec);
+      if (!ec) {
+        acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+      }
+      if (!ec) {
+        // SO_REUSEPORT: one listener per thread on the same address (Linux >= 3.9).
+        const int one = 1;
+        if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
+            0) {
+          ec.assign(errno, boost::system::system_category());
+        }
+      }
+      if (!ec && address.is_v6()) {
+        acceptor->set_option(asio::ip::v6_only(true), ec);
+      }
+      if (!ec) {
+        acceptor->bind(endpoint, ec);
+      }
+      if (!ec) {
+        acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      }
+      if (ec) {
+        std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n",
+                     listen.to_string().c_str(), ec.message().c_str());
+        return exit_failure;
+      }
+      // Port 0: the first listener picked the port; the others join it.
+      endpoint = acceptor->local_endpoint();
+      acceptors.push_back(std::move(acceptor));
     }
-    if (!ec && address.is_v6()) {
-      acceptor->set_option(asio::ip::v6_only(true), ec);
-    }
-    if (!ec) {
-      acceptor->bind(endpoint, ec);
-    }
-    if (!ec) {
-      acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-      std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n", listen.to_string().c_str(),
-                   ec.message().c_str());
-      return exit_failure;
-    }
-    const auto bound = acceptor->local_endpoint();
-    spdlog::info("listening on {}{}{}:{}", address.is_v6() ? "[" : "", bound.address().to_string(),
-                 address.is_v6() ? "]" : "", bound.port());
-    acceptors.push_back(std::move(acceptor));
+    spdlog::info("listening on {}{}{}:{}", address.is_v6() ? "[" : "",
+                 endpoint.address().to_string(), address.is_v6() ? "]" : "", endpoint.port());
   }
   spdlog::info("relaying to {} in {} mode; audit log in {}",
                shared_config->relay.upstream->to_string(), "passthrough",
                shared_config->audit.directory);
 
   for (auto& acceptor : acceptors) {
-    asio::co_spawn(main_context, accept_loop(*acceptor, pool, context),
+    asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor, context),
                    [](const std::exception_ptr& e) {
                      if (e) {
                        spdlog::critical("accept loop failed unexpectedly");

@@ -173,7 +173,7 @@ case("starttls_absent_one_path", {
     [finding("STARTTLS_NOT_OFFERED", "critical", "upstream", "250 CHUNKING"),
      finding("CAPABILITIES_DIFFER_FROM_HOP", "warning", "upstream", "same server address"),
      finding("REMOTE_TLS_ERROR", "warning", "upstream", "451 5.7.3")],
-    "hop \"upstream\" does not offer STARTTLS",
+    "hop \"upstream\" does not offer STARTTLS: the server does not, or a device on the way strips it",
     "the sender's address is not in the connector / on a blocklist: STARTTLS missing for this "
     "source only (report 2)")
 

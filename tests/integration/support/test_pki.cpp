@@ -149,12 +149,12 @@ PkiFile save(const std::filesystem::path& directory, const std::string& stem, X5
 TestPki::TestPki(const std::filesystem::path& directory) {
   const Key ca_key = make_key();
   const Cert ca =
-      issue({"Hopscope Test CA", nullptr, true, -1, 30}, ca_key.get(), nullptr, nullptr);
+      issue({"Hopscope Test CA", nullptr, true, -1, 3650}, ca_key.get(), nullptr, nullptr);
   ca_ = save(directory, "ca", ca.get(), ca_key.get());
 
   const Key server_key = make_key();
   const Cert server =
-      issue({"mail.contoso.test", "DNS:mail.contoso.test,IP:127.0.0.1", false, -1, 30},
+      issue({"mail.contoso.test", "DNS:mail.contoso.test,IP:127.0.0.1", false, -1, 365},
             server_key.get(), ca.get(), ca_key.get());
   server_ = save(directory, "server", server.get(), server_key.get());
   server_chain_ = directory / "server-chain.pem";
