@@ -44,37 +44,13 @@ class Encoder {
   // Text that may hold several lines: each line is escaped and capped on its own, and the
   // "\n" between lines is kept so that a reader sees the lines.
   [[nodiscard]] json::string lines_text(std::string_view s) const {
-    std::string out;
-    std::size_t start = 0;
-    for (;;) {
-      const auto nl = s.find('\n', start);
-      out += printable(s.substr(start, nl == std::string_view::npos ? nl : nl - start),
-                       options_.line_cap);
-      if (nl == std::string_view::npos) {
-        break;
-      }
-      out += '\n';
-      start = nl + 1;
-    }
-    return {out};
+    return each_line(s, printable);
   }
 
   // Multi-line text that policy already escaped (findings): backslashes are kept as they
   // are, so "\\x0A" in evidence is not doubled; anything unprintable is still escaped.
   [[nodiscard]] json::string escaped_lines_text(std::string_view s) const {
-    std::string out;
-    std::size_t start = 0;
-    for (;;) {
-      const auto nl = s.find('\n', start);
-      out += printable_escaped(s.substr(start, nl == std::string_view::npos ? nl : nl - start),
-                               options_.line_cap);
-      if (nl == std::string_view::npos) {
-        break;
-      }
-      out += '\n';
-      start = nl + 1;
-    }
-    return {out};
+    return each_line(s, printable_escaped);
   }
 
   [[nodiscard]] json::array text_array(const std::vector<std::string>& items) const {
@@ -335,6 +311,23 @@ class Encoder {
   }
 
  private:
+  [[nodiscard]] json::string each_line(std::string_view s,
+                                       std::string (*escape)(std::string_view, std::size_t)) const {
+    std::string out;
+    std::size_t start = 0;
+    for (;;) {
+      const auto nl = s.find('\n', start);
+      out += escape(s.substr(start, nl == std::string_view::npos ? nl : nl - start),
+                    options_.line_cap);
+      if (nl == std::string_view::npos) {
+        break;
+      }
+      out += '\n';
+      start = nl + 1;
+    }
+    return {out};
+  }
+
   AuditOptions options_;
 };
 

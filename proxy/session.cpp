@@ -22,6 +22,7 @@
 #include "proxy/facts_recorder.hpp"
 #include "proxy/relay_context.hpp"
 #include "proxy/session_id.hpp"
+#include "proxy/smtp/ascii.hpp"
 #include "proxy/smtp/conversation.hpp"
 #include "tls/handshake_observer.hpp"
 #include "tls/record_parser.hpp"
@@ -70,20 +71,8 @@ std::string seconds_text(Clock::duration d) {
 bool is_own_probe(const std::string& helo_line, const std::string& probe_name) {
   // "EHLO hopscope-probe.invalid": compare the argument, case-insensitively.
   const auto space = helo_line.find(' ');
-  if (space == std::string::npos || probe_name.empty()) {
-    return false;
-  }
-  std::string_view arg = std::string_view(helo_line).substr(space + 1);
-  if (arg.size() != probe_name.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < arg.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(arg[i])) !=
-        std::tolower(static_cast<unsigned char>(probe_name[i]))) {
-      return false;
-    }
-  }
-  return true;
+  return space != std::string::npos && !probe_name.empty() &&
+         smtp::iequals(std::string_view(helo_line).substr(space + 1), probe_name);
 }
 
 class Session : public std::enable_shared_from_this<Session> {

@@ -5,24 +5,10 @@
 #include <limits>
 #include <utility>
 
+#include "proxy/smtp/ascii.hpp"
+
 namespace hopscope::smtp {
 namespace {
-
-char ascii_upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_upper(a[i]) != ascii_upper(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::vector<std::string_view> split_spaces(std::string_view s) {
   std::vector<std::string_view> out;

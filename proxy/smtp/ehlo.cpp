@@ -2,24 +2,10 @@
 
 #include <utility>
 
+#include "proxy/smtp/ascii.hpp"
+
 namespace hopscope::smtp {
 namespace {
-
-char ascii_upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_upper(a[i]) != ascii_upper(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // The text of a reply line: after "250-" / "250 ", or empty for a bare "250".
 std::string_view line_text(std::string_view line) {

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -32,7 +33,7 @@ std::string sha256_hex(std::string_view bytes) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
+  static constexpr std::string_view hex = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {
     out += hex[md[i] >> 4U];
@@ -381,6 +382,35 @@ TEST(RelayShutdown, SigtermDrainsThenClosesWithShutdownReason) {
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 1U);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+}
+
+}  // namespace
+}  // namespace hopscope::test
+
+namespace hopscope::test {
+namespace {
+
+// DESIGN.md §5: a session that uses hops_probe.ehlo is one of hopscope's own probes looping
+// back through the relay: marked own_probe and judged by nobody (no STARTTLS_NOT_OFFERED here).
+TEST(RelayOwnProbe, SessionWithTheProbeEhloNameRaisesNoFinding) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    c.say("220 scripted ESMTP\r\n");
+    c.read_line();
+    c.say("250-scripted\r\n250 8BITMIME\r\n");
+    c.read_line();
+    c.say("221 bye\r\n");
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    EXPECT_TRUE(client.greet_and_ehlo("HOPSCOPE-probe.invalid").positive());
+    client.quit();
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_TRUE(json_at(docs[0], "own_probe")->as_bool());
+  EXPECT_TRUE(docs[0].at("findings").as_array().empty());
 }
 
 }  // namespace
