@@ -297,10 +297,13 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   // New bytes can bring the deadline forward (the greeting's 5 minutes give way to a
-  // command's limit); wake the watchdog so that it waits for the sooner one.
+  // command's limit); wake the watchdog when it would otherwise fire more than twice as late
+  // as the new limit allows. Firing late is lenient, never premature, and skipping the
+  // re-arm in the common case (data_block after command) saves a timer update per message.
   void rearm_watchdog_if_sooner() {
-    if (recorder_.deadline() < armed_deadline_) {
-      armed_deadline_ = recorder_.deadline();
+    const auto deadline = recorder_.deadline();
+    if (deadline < armed_deadline_ && armed_deadline_ - deadline > deadline - Clock::now()) {
+      armed_deadline_ = deadline;
       watchdog_.expires_at(armed_deadline_);  // cancels the wait; the watchdog re-arms
     }
   }
