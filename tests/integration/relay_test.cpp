@@ -415,3 +415,36 @@ TEST(RelayOwnProbe, SessionWithTheProbeEhloNameRaisesNoFinding) {
 
 }  // namespace
 }  // namespace hopscope::test
+
+namespace hopscope::test {
+namespace {
+
+// A sender that sends QUIT and shuts down its sending side at once (a half-close) still gets
+// upstream's 221: the relay passes the half-close on instead of tearing the session down,
+// and upstream sees the end of the sender's stream.
+TEST(RelayHalfClose, SenderHalfCloseReachesUpstreamAndTheReplyStillComesBack) {
+  std::atomic<bool> upstream_saw_eof{false};
+  ScriptedUpstream upstream([&upstream_saw_eof](ScriptedConnection& c) {
+    c.say("220 scripted ESMTP\r\n");
+    c.read_line();  // EHLO
+    c.say("250 scripted\r\n");
+    c.read_line();  // QUIT
+    c.say("221 2.0.0 bye\r\n");
+    upstream_saw_eof = c.read_line() == "<eof>";
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    EXPECT_TRUE(client.greet_and_ehlo().positive());
+    client.send("QUIT\r\n");
+    ASSERT_EQ(::shutdown(client.fd(), SHUT_WR), 0);
+    EXPECT_EQ(client.read_reply().code, 221);
+    EXPECT_TRUE(client.wait_closed());
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  EXPECT_TRUE(upstream_saw_eof);
+  EXPECT_EQ(json_string(relay.documents().at(0), "end.reason"), "quit");
+}
+
+}  // namespace
+}  // namespace hopscope::test
