@@ -70,7 +70,23 @@ int run(int argc, char** argv) {
   auto* probe = app.add_subcommand("probe", "probe SMTP hops and compare what each presents");
   std::vector<std::string> probe_targets;
   probe->add_option("TARGET", probe_targets, "host[:port] or name=host[:port]")->required();
-  probe->allow_extras();
+  // The options of DESIGN.md §3, parsed and validated now so that scripts written against
+  // the contract fail on typos today; the probe itself is not built yet.
+  std::string probe_config;
+  std::string probe_sni;
+  std::string probe_ehlo;
+  std::vector<std::string> probe_expect_names;
+  bool probe_json = false;
+  std::string probe_fail_on = "critical";
+  bool probe_verbose = false;
+  probe->add_option("--config", probe_config, "TOML configuration file ([[hops]], [policy])");
+  probe->add_option("--sni", probe_sni, "server name to send in the TLS ClientHello");
+  probe->add_option("--ehlo", probe_ehlo, "EHLO name of the probe");
+  probe->add_option("--expect-name", probe_expect_names, "expected certificate name (repeatable)");
+  probe->add_flag("--json", probe_json, "standard output holds exactly one JSON document");
+  probe->add_option("--fail-on", probe_fail_on, "exit 1 on a finding at or above this severity")
+      ->check(CLI::IsMember({"info", "warning", "critical"}));
+  probe->add_flag("--verbose", probe_verbose, "show the SMTP conversation");
 
   // explain
   auto* explain = app.add_subcommand("explain", "explain an Exchange / Exchange Online error");
@@ -81,7 +97,15 @@ int run(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "summarise audit directories");
   std::vector<std::string> report_dirs;
   report->add_option("DIR", report_dirs, "audit directory")->required();
-  report->allow_extras();
+  std::string report_format = "table";
+  std::string report_output;
+  std::string report_since;
+  std::string report_until;
+  report->add_option("--format", report_format, "table, json, csv, tlsrpt or html")
+      ->check(CLI::IsMember({"table", "json", "csv", "tlsrpt", "html"}));
+  report->add_option("--output", report_output, "write to this file instead of standard output");
+  report->add_option("--since", report_since, "sessions that started at or after this time");
+  report->add_option("--until", report_until, "sessions that started before this time");
 
   // check-config
   auto* check = app.add_subcommand("check-config", "validate a configuration file");
@@ -90,9 +114,15 @@ int run(int argc, char** argv) {
 
   // demo / lab
   auto* demo = app.add_subcommand("demo", "run the embedded lab and show each finding");
-  demo->allow_extras();
+  std::string demo_scenario;
+  std::string demo_keep;
+  bool demo_json = false;
+  demo->add_option("--scenario", demo_scenario, "run only this scenario");
+  demo->add_option("--keep", demo_keep, "keep the lab's files (audit logs, certificates) here");
+  demo->add_flag("--json", demo_json, "standard output holds exactly one JSON document");
   auto* lab = app.add_subcommand("lab", "leave the lab topology running");
-  lab->allow_extras();
+  std::string lab_duration;
+  lab->add_option("--duration", lab_duration, "stop after this long, e.g. 30m");
 
   try {
     app.parse(argc, argv);

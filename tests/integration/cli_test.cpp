@@ -1,0 +1,95 @@
+// The built binary's command line (DESIGN.md §3): exit codes and what it prints.
+
+#include <chrono>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "process.hpp"
+#include "swaks.hpp"
+#include "temp_dir.hpp"
+
+namespace hopscope::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Run hopscope(std::vector<std::string> args) {
+  args.insert(args.begin(), hopscope_binary());
+  Process p(args);
+  Run r;
+  EXPECT_TRUE(p.wait_for_eof(20s));
+  r.code = p.wait(20s).value_or(-1);
+  r.out = p.output(Stream::out);
+  r.err = p.output(Stream::err);
+  return r;
+}
+
+TEST(Cli, VersionPrintsAndExitsZero) {
+  const auto r = hopscope({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("hopscope ", 0), 0U) << r.out;
+}
+
+TEST(Cli, CheckConfigAcceptsTheExampleConfiguration) {
+  const auto r = hopscope(
+      {"check-config", std::string(HOPSCOPE_TEST_DATA) + "/../../deploy/hopscope.example.toml"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "OK\n");
+}
+
+TEST(Cli, CheckConfigNamesEveryErrorWithLineAndColumn) {
+  const auto r =
+      hopscope({"check-config", std::string(HOPSCOPE_TEST_DATA) + "/config/three_errors.toml"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("three_errors.toml:3:11: key 'relay.listen[0]'"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("three_errors.toml:5:1: key 'relay.mdoe'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'mode'?"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("three_errors.toml:8:11: key 'relay.timeouts.command'"), std::string::npos)
+      << r.err;
+}
+
+TEST(Cli, SubcommandsNotBuiltYetSaySoAndExitTwo) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"probe", "mx.example.test"}, {"report", "audit"}, {"demo"}, {"lab"}}) {
+    const auto r = hopscope(args);
+    EXPECT_EQ(r.code, 2) << args[0];
+    EXPECT_NE(r.err.find("not built yet"), std::string::npos) << args[0] << ": " << r.err;
+  }
+}
+
+TEST(Cli, InvalidOptionValuesAreUsageErrors) {
+  EXPECT_EQ(hopscope({"probe", "mx.example.test", "--fail-on", "bogus"}).code, 2);
+  EXPECT_EQ(hopscope({"report", "audit", "--format", "pdf"}).code, 2);
+  const auto r = hopscope({"relay", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:70000"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--upstream"), std::string::npos) << r.err;
+  EXPECT_EQ(hopscope({"relay", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:25",
+                      "--duration", "soon"})
+                .code,
+            2);
+}
+
+TEST(Cli, RelayWithoutUpstreamNamesTheMissingKey) {
+  const auto r = hopscope({"relay", "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("relay.upstream"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ExplainDecodesTheCertificateValidationCode) {
+  const auto r = hopscope({"explain", "450 4.7.320 Certificate validation failed"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("CERT_"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hopscope::test
