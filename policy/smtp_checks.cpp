@@ -198,7 +198,8 @@ void check_ehlo_reply(const ReplyFacts& ehlo_reply, const StartTlsFacts& starttl
     return;
   }
   if (policy.require_starttls && !starttls.offered && !offers_starttls(ehlo_reply)) {
-    out.add(FindingId::starttls_not_offered, leg, display_leg(leg) +
+    out.add(FindingId::starttls_not_offered, leg,
+            display_leg(leg) +
                 " does not offer STARTTLS: the server does not, or a device on the way strips it",
             "EHLO reply: " + reply_text(ehlo_reply.lines));
   }

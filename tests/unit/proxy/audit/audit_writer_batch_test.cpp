@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "audit_test_files.hpp"
 #include "proxy/audit_writer.hpp"
 #include "proxy/session_id.hpp"
 #include "sample_facts.hpp"
@@ -27,63 +28,15 @@ namespace json = boost::json;
 
 constexpr std::int64_t one_day_ms = 24LL * 60 * 60 * 1000;
 
-class BatchTempDir {
- public:
-  BatchTempDir() {
-    std::string pattern = "/tmp/hopscope-audit-batch-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = pattern;
-  }
-  ~BatchTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  BatchTempDir(const BatchTempDir&) = delete;
-  BatchTempDir& operator=(const BatchTempDir&) = delete;
-  BatchTempDir(BatchTempDir&&) = delete;
-  BatchTempDir& operator=(BatchTempDir&&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-config::AuditConfig config_for(const fs::path& dir) {
-  config::AuditConfig cfg;
-  cfg.directory = dir.string();
-  return cfg;
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<std::string> lines_of(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    lines.push_back(line);
-  }
-  return lines;
-}
-
-std::vector<fs::path> regular_files(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) {
-      files.push_back(entry.path());
-    }
-  }
-  return files;
-}
+using audit_test::config_for;
+using audit_test::files_under;
+using audit_test::read_file;
+using audit_test::read_lines;
+using audit_test::TempDir;
 
 std::size_t temp_files(const fs::path& dir) {
   std::size_t n = 0;
-  for (const auto& file : regular_files(dir)) {
+  for (const auto& file : files_under(dir)) {
     n += file.filename().string().find(".tmp") != std::string::npos ? 1U : 0U;
   }
   return n;
@@ -117,7 +70,7 @@ Batch batch_of(std::size_t n, SessionIdGenerator& ids) {
 
 // Every line parses, and its id names a document that parses and carries the same id.
 std::set<std::string> check_index(const fs::path& root, std::size_t expected_lines) {
-  const auto lines = lines_of(root / "sessions.jsonl");
+  const auto lines = read_lines(root / "sessions.jsonl");
   EXPECT_EQ(lines.size(), expected_lines);
   std::set<std::string> ids;
   for (const auto& line : lines) {
@@ -132,7 +85,7 @@ std::set<std::string> check_index(const fs::path& root, std::size_t expected_lin
 }
 
 TEST(AuditWriterBatch, BatchOfHundredLeavesHundredDocumentsAndHundredLines) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   const auto root = tmp.path() / "audit";  // created on demand
   AuditWriter writer(config_for(root));
   SessionIdGenerator ids;
@@ -145,21 +98,21 @@ TEST(AuditWriterBatch, BatchOfHundredLeavesHundredDocumentsAndHundredLines) {
   EXPECT_EQ(writer.summary_lines_lost(), 0U);
 
   EXPECT_EQ(temp_files(tmp.path()), 0U);
-  EXPECT_EQ(regular_files(tmp.path()).size(), 101U);  // 100 documents and sessions.jsonl
+  EXPECT_EQ(files_under(tmp.path()).size(), 101U);  // 100 documents and sessions.jsonl
   const auto listed = check_index(root, 100);
   EXPECT_EQ(listed.size(), 100U);
   for (const auto& facts : batch.facts) {
     EXPECT_EQ(listed.count(facts.id), 1U) << facts.id;
     const auto document = root / "2026-11-22" / (facts.id + ".json");
     ASSERT_TRUE(fs::exists(document)) << document;
-    const auto doc = json::parse(slurp(document));
+    const auto doc = json::parse(read_file(document));
     EXPECT_EQ(doc.at_pointer("/id").as_string(), facts.id);
     EXPECT_EQ(doc.at_pointer("/findings/0/id").as_string(), "CERT_SELF_SIGNED");
   }
 }
 
 TEST(AuditWriterBatch, BlockedDateFolderLosesOnlyItsDocuments) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   // The next day's folder name is taken by a regular file: mkdir fails with EEXIST and
   // open(O_DIRECTORY) with ENOTDIR, even for root.
   std::ofstream(tmp.path() / "2026-11-23") << "not a folder";
@@ -182,11 +135,11 @@ TEST(AuditWriterBatch, BlockedDateFolderLosesOnlyItsDocuments) {
   // The index still lists every session, the lost ones included.
   EXPECT_EQ(check_index(tmp.path(), 10).size(), 10U);
   EXPECT_EQ(writer.summary_lines_lost(), 0U);
-  EXPECT_EQ(slurp(tmp.path() / "2026-11-23"), "not a folder");
+  EXPECT_EQ(read_file(tmp.path() / "2026-11-23"), "not a folder");
 }
 
 TEST(AuditWriterBatch, FailedRenameLosesThatDocumentAndRemovesItsTempFile) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   SessionIdGenerator ids;
   const auto batch = batch_of(5, ids);
   // A non-empty folder sits under item 3's final name: rename(2) fails for it alone.
@@ -200,12 +153,12 @@ TEST(AuditWriterBatch, FailedRenameLosesThatDocumentAndRemovesItsTempFile) {
   EXPECT_EQ(writer.documents_lost(), 1U);
   EXPECT_EQ(temp_files(tmp.path()), 0U);
   EXPECT_TRUE(fs::is_directory(blocker));
-  EXPECT_EQ(regular_files(tmp.path()).size(), 6U);  // 4 documents, keep, sessions.jsonl
+  EXPECT_EQ(files_under(tmp.path()).size(), 6U);  // 4 documents, keep, sessions.jsonl
   EXPECT_EQ(check_index(tmp.path(), 5).size(), 5U);
 }
 
 TEST(AuditWriterBatch, BatchLongerThanOneBarrierWritesEverything) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   AuditWriter writer(config_for(tmp.path()));
   SessionIdGenerator ids;
   const std::size_t n = 2 * AuditWriter::max_open_per_barrier + 1;
@@ -216,13 +169,13 @@ TEST(AuditWriterBatch, BatchLongerThanOneBarrierWritesEverything) {
   EXPECT_EQ(writer.write_batch(items), n);
   EXPECT_EQ(writer.documents_lost(), 0U);
   EXPECT_EQ(temp_files(tmp.path()), 0U);
-  EXPECT_EQ(regular_files(tmp.path()).size(), n + 1);
+  EXPECT_EQ(files_under(tmp.path()).size(), n + 1);
   EXPECT_TRUE(fs::exists(tmp.path() / "2026-11-23" / (batch.facts[n - 1].id + ".json")));
   EXPECT_EQ(check_index(tmp.path(), n).size(), n);
 }
 
 TEST(AuditWriterBatch, SameIdTwiceInOneBatchKeepsTheLaterDocument) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   AuditWriter writer(config_for(tmp.path()));
   const auto facts = test::sample_facts();
   const std::vector<FindingView> none;
@@ -233,13 +186,13 @@ TEST(AuditWriterBatch, SameIdTwiceInOneBatchKeepsTheLaterDocument) {
   EXPECT_EQ(writer.write_batch(items), 2U);
   EXPECT_EQ(writer.documents_lost(), 0U);
   EXPECT_EQ(temp_files(tmp.path()), 0U);
-  const auto doc = json::parse(slurp(tmp.path() / "2026-11-22" / (facts.id + ".json")));
+  const auto doc = json::parse(read_file(tmp.path() / "2026-11-22" / (facts.id + ".json")));
   EXPECT_EQ(doc.at_pointer("/verdict").as_string(), "second");
-  EXPECT_EQ(lines_of(tmp.path() / "sessions.jsonl").size(), 2U);
+  EXPECT_EQ(read_lines(tmp.path() / "sessions.jsonl").size(), 2U);
 }
 
 TEST(AuditWriterBatch, ItemWithoutFactsIsLostAndTheOthersAreWritten) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   AuditWriter writer(config_for(tmp.path()));
   SessionIdGenerator ids;
   const auto batch = batch_of(3, ids);
@@ -251,12 +204,13 @@ TEST(AuditWriterBatch, ItemWithoutFactsIsLostAndTheOthersAreWritten) {
   EXPECT_EQ(writer.write_batch(items), 3U);
   EXPECT_EQ(writer.documents_lost(), 1U);
   EXPECT_EQ(check_index(tmp.path(), 3).size(), 3U);
-  const auto doc = json::parse(slurp(tmp.path() / "2026-11-22" / (batch.facts[1].id + ".json")));
+  const auto doc =
+      json::parse(read_file(tmp.path() / "2026-11-22" / (batch.facts[1].id + ".json")));
   EXPECT_TRUE(doc.at_pointer("/findings").as_array().empty());
 }
 
 TEST(AuditWriterBatch, EmptyBatchTouchesNothing) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   AuditWriter writer(config_for(tmp.path() / "audit"));
   EXPECT_EQ(writer.write_batch({}), 0U);
   EXPECT_EQ(writer.documents_written(), 0U);
@@ -265,7 +219,7 @@ TEST(AuditWriterBatch, EmptyBatchTouchesNothing) {
 }
 
 TEST(AuditWriterBatch, UnwritableDirectoryLosesTheWholeBatchWithoutThrowing) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   std::ofstream(tmp.path() / "file") << "not a folder";
   AuditWriter writer(config_for(tmp.path() / "file" / "sub"));
   SessionIdGenerator ids;
@@ -276,11 +230,11 @@ TEST(AuditWriterBatch, UnwritableDirectoryLosesTheWholeBatchWithoutThrowing) {
   EXPECT_EQ(written, 0U);
   EXPECT_EQ(writer.documents_lost(), 4U);
   EXPECT_EQ(writer.summary_lines_lost(), 4U);
-  EXPECT_EQ(regular_files(tmp.path()).size(), 1U);  // only the blocking file
+  EXPECT_EQ(files_under(tmp.path()).size(), 1U);  // only the blocking file
 }
 
 TEST(AuditWriterBatch, ConcurrentBatchesNeverInterleaveSummaryLines) {
-  const BatchTempDir tmp;
+  const TempDir tmp;
   AuditWriter writer(config_for(tmp.path()));
   SessionIdGenerator ids;
   constexpr std::size_t threads = 4;

@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "audit_test_files.hpp"
 #include "proxy/session_id.hpp"
 #include "sample_facts.hpp"
 #include <sys/stat.h>
@@ -24,61 +25,11 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-// A fresh folder under /tmp, removed (with everything in it) when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/hopscope-audit-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  TempDir(TempDir&&) = delete;
-  TempDir& operator=(TempDir&&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-config::AuditConfig config_for(const fs::path& dir) {
-  config::AuditConfig cfg;
-  cfg.directory = dir.string();
-  return cfg;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<std::string> read_lines(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    lines.push_back(line);
-  }
-  return lines;
-}
-
-std::vector<fs::path> files_under(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) {
-      files.push_back(entry.path());
-    }
-  }
-  return files;
-}
+using audit_test::config_for;
+using audit_test::files_under;
+using audit_test::read_file;
+using audit_test::read_lines;
+using audit_test::TempDir;
 
 mode_t mode_of(const fs::path& path) {
   struct stat st {};
