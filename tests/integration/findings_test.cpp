@@ -114,6 +114,13 @@ bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+// The finding's `key` (summary, evidence, remedy) contains `needle`; prints the field if not.
+void expect_field_contains(const boost::json::object& finding, const char* key,
+                           const std::string& needle) {
+  const auto text = field(finding, key);
+  EXPECT_TRUE(contains(text, needle)) << key << ": " << text;
+}
+
 // Inbound field report: an appliance in front of Exchange terminates TLS with its own
 // self-signed certificate (Barracuda). TLS 1.2, so the certificate is on the wire.
 TEST(RelayFindings, SelfSignedSwapIsNamedOnTheUpstreamLeg) {
@@ -130,9 +137,8 @@ TEST(RelayFindings, SelfSignedSwapIsNamedOnTheUpstreamLeg) {
   const auto* f =
       expect_finding(doc, "CERT_SELF_SIGNED", "upstream", "critical", "barracuda.local");
   if (f != nullptr) {
-    EXPECT_TRUE(contains(field(*f, "summary"), "barracuda.local")) << field(*f, "summary");
-    EXPECT_TRUE(contains(field(*f, "evidence"), world.pki.self_signed().sha256))
-        << field(*f, "evidence");
+    expect_field_contains(*f, "summary", "barracuda.local");
+    expect_field_contains(*f, "evidence", world.pki.self_signed().sha256);
   }
   const auto verdict = json_string(doc, "verdict");
   EXPECT_TRUE(contains(verdict, "barracuda.local")) << verdict;
@@ -152,7 +158,7 @@ TEST(RelayFindings, ExpiredUpstreamCertificateIsNamed) {
   ASSERT_EQ(json_string(doc, "upstream.tls.version"), "TLSv1.2") << findings_text(doc);
   const auto* f = expect_finding(doc, "CERT_EXPIRED", "upstream", "critical", "not_after");
   if (f != nullptr) {
-    EXPECT_TRUE(contains(field(*f, "evidence"), "mail.contoso.test")) << field(*f, "evidence");
+    expect_field_contains(*f, "evidence", "mail.contoso.test");
   }
   EXPECT_FALSE(json_string(doc, "verdict").empty());
 }
@@ -172,7 +178,7 @@ TEST(RelayFindings, StrippedStarttlsIsNotOfferedOnTheUpstreamLeg) {
   const auto doc = only_document(relay);
   const auto* f = expect_finding(doc, "STARTTLS_NOT_OFFERED", "upstream", "critical", "EHLO reply");
   if (f != nullptr) {
-    EXPECT_TRUE(contains(field(*f, "evidence"), "PIPELINING")) << field(*f, "evidence");
+    expect_field_contains(*f, "evidence", "PIPELINING");
     EXPECT_FALSE(contains(field(*f, "evidence"), "250-STARTTLS")) << field(*f, "evidence");
   }
 }
@@ -250,9 +256,8 @@ TEST(RelayFindings, PixMailGuardRefusingEhloIsNamed) {
   const auto* f =
       expect_finding(doc, "EHLO_REJECTED", "upstream", "critical", "500 Unrecognized command");
   if (f != nullptr) {
-    EXPECT_TRUE(contains(field(*f, "evidence"), "HELO client.example.test"))
-        << field(*f, "evidence");
-    EXPECT_TRUE(contains(field(*f, "remedy"), "no fixup protocol smtp")) << field(*f, "remedy");
+    expect_field_contains(*f, "evidence", "HELO client.example.test");
+    expect_field_contains(*f, "remedy", "no fixup protocol smtp");
   }
   expect_finding(doc, "BANNER_MASKED", "upstream", "warning", "*********0****");
 }
@@ -282,10 +287,9 @@ TEST(RelayFindings, RemoteTlsRefusalIsTiedToTheMissingStarttls) {
   const auto* f = expect_finding(doc, "REMOTE_TLS_ERROR", "upstream", "warning",
                                  "451 5.7.3 Must issue a STARTTLS command first");
   if (f != nullptr) {
-    EXPECT_TRUE(contains(field(*f, "evidence"), "MAIL FROM:<a@contoso.com>"))
-        << field(*f, "evidence");
+    expect_field_contains(*f, "evidence", "MAIL FROM:<a@contoso.com>");
     // The remedy names the finding that explains the refusal.
-    EXPECT_TRUE(contains(field(*f, "remedy"), "STARTTLS_NOT_OFFERED")) << field(*f, "remedy");
+    expect_field_contains(*f, "remedy", "STARTTLS_NOT_OFFERED");
   }
   expect_finding(doc, "STARTTLS_NOT_OFFERED", "upstream", "critical", "SMTPUTF8");
 }
