@@ -15,6 +15,7 @@
 #include "proxy/printable.hpp"
 #include "tls/certificate_reader.hpp"
 #include "tls/verify.hpp"
+#include <pthread.h>
 
 namespace hopscope {
 namespace {
@@ -68,7 +69,10 @@ AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
     throw std::runtime_error("tls.trust = \"" + config_->tls.trust + "\": " + error);
   }
   verifier_ = std::make_unique<tls::Verifier>(std::move(*verifier));
-  worker_ = std::thread([this] { run(); });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hopscope-audit");  // for top -H and perf
+    run();
+  });
 }
 
 AuditPipeline::~AuditPipeline() {
@@ -80,7 +84,11 @@ void AuditPipeline::submit(FinishedSession session) {
     const std::lock_guard lock(mutex_);
     if (!stopping_ && queue_.size() < max_queued) {
       queue_.push_back(std::move(session));
-      ready_.notify_one();
+      // The worker waits for a first session, then for a full batch or the linger: wake it
+      // only at those two points, not once per session.
+      if (queue_.size() == 1 || queue_.size() == max_batch) {
+        ready_.notify_one();
+      }
       return;
     }
     ++dropped_;
@@ -125,6 +133,8 @@ void AuditPipeline::run() {
     {
       std::unique_lock lock(mutex_);
       ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      ready_.wait_for(lock, batch_linger,
+                      [this] { return stopping_ || queue_.size() >= max_batch; });
       if (queue_.empty()) {
         return;
       }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <exception>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -175,9 +176,41 @@ struct Pending {
   std::string temp_name;   // ".<id>.json.tmp"
   std::string final_name;  // "<id>.json"
   FileDescriptor file{-1};
+  bool anonymous = false;  // an O_TMPFILE file: no name until it is linked as final_name
   int error = 0;
   const char* step = "";  // what failed, for the report
 };
+
+// Names an O_TMPFILE file `name` in `dir`. linkat(2) fails with EEXIST on an existing name;
+// a document written again under the same id replaces the old one atomically, through a
+// temp name and rename(2), as the named-temp-file path does. Returns 0 or errno.
+int link_anonymous(const Pending& doc, int dir) {
+  const auto proc_path = "/proc/self/fd/" + std::to_string(doc.file.get());
+  if (::linkat(AT_FDCWD, proc_path.c_str(), dir, doc.final_name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+    return 0;
+  }
+  if (errno != EEXIST) {
+    return errno;
+  }
+  ::unlinkat(dir, doc.temp_name.c_str(), 0);  // a stale temp file of a crashed run
+  if (::linkat(AT_FDCWD, proc_path.c_str(), dir, doc.temp_name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    return errno;
+  }
+  if (::renameat(dir, doc.temp_name.c_str(), dir, doc.final_name.c_str()) != 0) {
+    const int error = errno;
+    ::unlinkat(dir, doc.temp_name.c_str(), 0);
+    return error;
+  }
+  return 0;
+}
+
+// O_TMPFILE (Linux 3.11; ext4, xfs, btrfs, tmpfs) makes a document with one directory
+// operation (the link) instead of two (create, rename), and a crash leaves no temp file.
+// Naming it needs /proc (linkat through /proc/self/fd; AT_EMPTY_PATH would need
+// CAP_DAC_READ_SEARCH).
+bool anonymous_files_usable() {
+  return ::access("/proc/self/fd", X_OK) == 0;
+}
 
 }  // namespace
 
@@ -207,6 +240,7 @@ AuditWriter::AuditWriter(config::AuditConfig cfg, std::size_t line_cap) : cfg_(s
   options_.transcript = cfg_.transcript;
   options_.line_cap = line_cap;
   syncfs_reports_errors_ = kernel_syncfs_reports_errors();
+  anonymous_files_ = anonymous_files_usable();
 }
 
 bool AuditWriter::write(const SessionFacts& facts, const std::vector<FindingView>& findings,
@@ -302,9 +336,22 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
       doc.folder = f;
       doc.temp_name = "." + name + ".json.tmp";
       doc.final_name = std::move(final_name);
-      doc.file = FileDescriptor(::openat(folder.dir.get(), doc.temp_name.c_str(),
-                                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                                         file_mode));
+      if (anonymous_files_.load(std::memory_order_relaxed)) {
+        doc.file = FileDescriptor(
+            ::openat(folder.dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, file_mode));
+        doc.anonymous = doc.file.get() >= 0;
+        if (!doc.anonymous && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+          anonymous_files_.store(false);  // this file system has no O_TMPFILE
+        } else if (!doc.anonymous) {
+          lose(errno, "writing a document in", folder.path);
+          continue;
+        }
+      }
+      if (!doc.anonymous) {
+        doc.file = FileDescriptor(::openat(folder.dir.get(), doc.temp_name.c_str(),
+                                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                                           file_mode));
+      }
       if (doc.file.get() < 0) {
         lose(errno, "writing", folder.path + "/" + doc.temp_name);
         continue;
@@ -312,7 +359,9 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
       std::size_t done = 0;
       if (const int error = write_all(doc.file.get(), body, done); error != 0) {
         doc.file = FileDescriptor(-1);
-        ::unlinkat(folder.dir.get(), doc.temp_name.c_str(), 0);
+        if (!doc.anonymous) {
+          ::unlinkat(folder.dir.get(), doc.temp_name.c_str(), 0);
+        }
         lose(error, "writing", folder.path + "/" + doc.temp_name);
         continue;
       }
@@ -353,24 +402,41 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
       doc.error = errno;
       doc.step = "syncing";
     }
+    // An anonymous file stays open: it is named through its descriptor.
+    if (doc.anonymous) {
+      continue;
+    }
     if (const int error = doc.file.close(); doc.error == 0 && error != 0) {
       doc.error = error;
       doc.step = "closing";
     }
   }
 
-  // 3. Only durable temp files get their final names: a crash before this point leaves
-  //    at most a `.tmp` file, never a partial document.
+  // 3. Only durable files get their final names: a crash before this point leaves at most
+  //    a `.tmp` file (none for an anonymous one), never a partial document.
   for (auto& doc : pending) {
     const int dir = folders[doc.folder].dir.get();
-    if (doc.error == 0 &&
-        ::renameat(dir, doc.temp_name.c_str(), dir, doc.final_name.c_str()) != 0) {
-      doc.error = errno;
-      doc.step = "renaming";
-    }
-    if (doc.error != 0) {
-      ::unlinkat(dir, doc.temp_name.c_str(), 0);
+    if (doc.anonymous) {
+      if (doc.error == 0) {
+        doc.error = link_anonymous(doc, dir);
+        doc.step = "naming";
+      }
+      if (const int error = doc.file.close(); doc.error == 0 && error != 0) {
+        doc.error = error;
+        doc.step = "closing";
+        ::unlinkat(dir, doc.final_name.c_str(), 0);
+      }
     } else {
+      if (doc.error == 0 &&
+          ::renameat(dir, doc.temp_name.c_str(), dir, doc.final_name.c_str()) != 0) {
+        doc.error = errno;
+        doc.step = "renaming";
+      }
+      if (doc.error != 0) {
+        ::unlinkat(dir, doc.temp_name.c_str(), 0);
+      }
+    }
+    if (doc.error == 0) {
       folders[doc.folder].renamed_into = true;
     }
   }
@@ -391,7 +457,8 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
     const Folder& folder = folders[doc.folder];
     if (doc.error != 0) {
       try {
-        lose(doc.error, doc.step, folder.path + "/" + doc.temp_name);
+        lose(doc.error, doc.step,
+             folder.path + "/" + (doc.anonymous ? doc.final_name : doc.temp_name));
       } catch (...) {
         lose(doc.error, doc.step, doc.temp_name);
       }

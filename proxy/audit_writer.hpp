@@ -1,7 +1,8 @@
 #pragma once
 // Writes one audit document per session (DESIGN.md §5) at DIR/YYYY-MM-DD/<id>.json,
-// atomically: `.<id>.json.tmp` in the same folder, made durable, renamed, the folder fsynced,
-// so a crash never leaves a half-written document under its final name. Then appends the
+// atomically: an unnamed O_TMPFILE file in the same folder (or `.<id>.json.tmp` where the
+// file system has none), made durable, then linked (renamed) under its final name, the folder
+// fsynced, so a crash never leaves a half-written document under its final name. Then appends the
 // summary lines to DIR/sessions.jsonl (O_APPEND, one write() per batch, under a mutex).
 // Group commit: write_batch() pays one durability barrier (syncfs(2)) for many documents,
 // because two fsyncs per document cap a real disk at ~150 documents/s.
@@ -76,6 +77,10 @@ class AuditWriter {
   // order, the later one wins, as with two write() calls.
   std::size_t write_batch(std::span<const AuditItem> items) noexcept;
 
+  // Writes through named `.<id>.json.tmp` files, as on a file system without O_TMPFILE
+  // (tests run both ways). Call before the first write.
+  void use_named_temp_files() { anonymous_files_ = false; }
+
   [[nodiscard]] std::uint64_t documents_written() const { return written_.load(); }
   [[nodiscard]] std::uint64_t documents_lost() const { return lost_.load(); }
   [[nodiscard]] std::uint64_t summary_lines_lost() const { return lines_lost_.load(); }
@@ -98,6 +103,8 @@ class AuditWriter {
   AuditOptions options_;
   // syncfs(2) reports write-back errors only since Linux 5.8; before, it always says 0.
   bool syncfs_reports_errors_ = false;
+  // O_TMPFILE works here (turned off at the first file system that refuses it).
+  std::atomic<bool> anonymous_files_{false};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> lost_{0};
   std::atomic<std::uint64_t> lines_lost_{0};

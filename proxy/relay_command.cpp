@@ -28,6 +28,7 @@
 #include "proxy/relay_context.hpp"
 #include "proxy/session.hpp"
 #include "proxy/session_id.hpp"
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -305,7 +306,10 @@ int run_relay(config::Config config, const RelayOptions& options) {
 
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < threads; ++i) {
-    workers.emplace_back([&c = *contexts[i]] {
+    workers.emplace_back([&c = *contexts[i], i] {
+      // Named so that top -H and perf tell the I/O threads from the audit worker.
+      const auto name = "hopscope-io" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
       auto guard = asio::make_work_guard(c);
       c.run();
     });

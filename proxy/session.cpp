@@ -1,7 +1,9 @@
 #include "proxy/session.hpp"
 
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,7 @@
 #include "proxy/smtp/conversation.hpp"
 #include "tls/handshake_observer.hpp"
 #include "tls/record_parser.hpp"
+#include <sys/socket.h>
 
 namespace hopscope {
 namespace {
@@ -39,6 +42,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // One read per direction at a time; 16 KiB like HAProxy's default tune.bufsize.
 constexpr std::size_t read_buffer_bytes = std::size_t{16} * 1024;
+// Each direction waits in an asynchronous read of this many bytes into the session's own
+// buffer: enough for nearly every SMTP command and reply, small enough for an idle session.
+// A full read continues into the thread's 16 KiB buffer in the same pass.
+constexpr std::size_t first_read_bytes = 512;
 // Transcript entries kept per session; beyond, they are counted in transcript_dropped.
 constexpr std::size_t max_transcript_entries = 5000;
 // How long a last word to the sender (our 421) may take before we close anyway.
@@ -100,7 +107,6 @@ class Session : public std::enable_shared_from_this<Session> {
     register_for_shutdown();
     boost::system::error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
-    client_.non_blocking(true, ignored);
     if (co_await connect_upstream()) {
       co_await ((pump(Side::client) && pump(Side::server)) || watchdog());
     }
@@ -209,7 +215,6 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.upstream.local = endpoint_string(upstream_, false);
     boost::system::error_code ignored;
     upstream_.set_option(tcp::no_delay(true), ignored);
-    upstream_.non_blocking(true, ignored);
     return true;
   }
 
@@ -223,27 +228,32 @@ class Session : public std::enable_shared_from_this<Session> {
     client_.close(ignored);
   }
 
-  // Relays one direction. Reads happen only once the socket is readable, into a buffer that
-  // belongs to the thread, not the session: an idle session holds no read buffer, and the
-  // common case relays a read with one non-blocking write and no copy. Only what the
-  // receiver cannot take at once is copied and written asynchronously.
+  // Relays one direction. The asynchronous read is small and the session's own (an
+  // asynchronous read, unlike a readiness wait, costs no epoll_ctl(2) per wait); a read that
+  // fills it takes the rest in the same pass into a buffer that belongs to the thread, so an
+  // idle session holds 2 x 512 bytes of buffer. The common case relays a read with one
+  // non-blocking write and no copy; only what the receiver cannot take at once is copied
+  // and written asynchronously.
   asio::awaitable<void> pump(Side from_side) {
     auto& from = from_side == Side::client ? client_ : upstream_;
     auto& to = from_side == Side::client ? upstream_ : client_;
+    auto& first = from_side == Side::client ? from_client_ : from_server_;
     const Side to_side = from_side == Side::client ? Side::server : Side::client;
     static thread_local std::array<char, read_buffer_bytes> buffer;
+    static_assert(read_buffer_bytes > first_read_bytes);
     std::string rest;  // bytes the receiver could not take at once
     ++pumps_running_;
     const PumpExit on_exit{pumps_running_};
     for (;;) {
-      auto [wait_ec] = co_await from.async_wait(tcp::socket::wait_read, use_tuple);
-      boost::system::error_code ec = wait_ec;
-      std::size_t n = 0;
-      if (!ec) {
-        n = from.read_some(asio::buffer(buffer), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-          continue;
-        }
+      auto [ec, n] = co_await from.async_read_some(asio::buffer(first), use_tuple);
+      const char* data = first.data();
+      if (!ec && n == first.size()) {
+        // More may be waiting. End of input or an error shows on the next read.
+        std::memcpy(buffer.data(), first.data(), n);
+        const auto more =
+            ::recv(from.native_handle(), buffer.data() + n, buffer.size() - n, MSG_DONTWAIT);
+        n += more > 0 ? static_cast<std::size_t>(more) : 0;
+        data = buffer.data();
       }
       if (ec) {
         note_end_of_input(from_side, ec);
@@ -251,7 +261,7 @@ class Session : public std::enable_shared_from_this<Session> {
         to.shutdown(tcp::socket::shutdown_send, ignored);  // propagate the half-close
         co_return;
       }
-      const std::string_view bytes(buffer.data(), n);
+      const std::string_view bytes(data, n);
       if (from_side == Side::client) {
         recorder_.client_activity(Clock::now());
         facts_.bytes_client_to_server += n;
@@ -265,11 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
         }
       }
       rearm_watchdog_if_sooner();
-      std::size_t written = to.write_some(asio::buffer(bytes), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        ec.clear();
-        written = 0;
-      }
+      const std::size_t written = send_now(to, bytes, ec);
       if (!ec && written < n) {
         rest.assign(bytes.substr(written));
         writing_to_client_ = to_side == Side::client;
@@ -282,6 +288,26 @@ class Session : public std::enable_shared_from_this<Session> {
         note_write_failure(to_side, ec);
         co_return;
       }
+    }
+  }
+
+  // One non-blocking send(2): what the receiver takes now. Asio's own write_some would need
+  // the socket in user non-blocking mode, an ioctl(2) per socket.
+  static std::size_t send_now(tcp::socket& to, std::string_view bytes,
+                              boost::system::error_code& ec) {
+    for (;;) {
+      const auto sent =
+          ::send(to.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent >= 0) {
+        return static_cast<std::size_t>(sent);
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec.assign(errno, boost::system::system_category());
+      }
+      return 0;
     }
   }
 
@@ -502,6 +528,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   bool writing_to_client_ = false;
   int pumps_running_ = 0;
+  std::array<char, first_read_bytes> from_client_{};
+  std::array<char, first_read_bytes> from_server_{};
   Clock::time_point armed_deadline_ = Clock::time_point::max();
 };
 

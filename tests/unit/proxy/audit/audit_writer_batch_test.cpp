@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -84,10 +85,28 @@ std::set<std::string> check_index(const fs::path& root, std::size_t expected_lin
   return ids;
 }
 
-TEST(AuditWriterBatch, BatchOfHundredLeavesHundredDocumentsAndHundredLines) {
+// Each case runs with O_TMPFILE documents (true) and with named temp files (false), the
+// path taken on file systems without O_TMPFILE.
+class AuditWriterBothWays : public ::testing::TestWithParam<bool> {
+ protected:
+  [[nodiscard]] std::unique_ptr<AuditWriter> make_writer(const fs::path& root) const {
+    auto writer = std::make_unique<AuditWriter>(config_for(root));
+    if (!GetParam()) {
+      writer->use_named_temp_files();
+    }
+    return writer;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Files, AuditWriterBothWays, ::testing::Bool(), [](const auto& case_info) {
+  return case_info.param ? "anonymous" : "named";
+});
+
+TEST_P(AuditWriterBothWays, BatchOfHundredLeavesHundredDocumentsAndHundredLines) {
   const TempDir tmp;
   const auto root = tmp.path() / "audit";  // created on demand
-  AuditWriter writer(config_for(root));
+  const auto owned = make_writer(root);
+  auto& writer = *owned;
   SessionIdGenerator ids;
   const auto batch = batch_of(100, ids);
   const auto items = batch.items();
@@ -138,7 +157,7 @@ TEST(AuditWriterBatch, BlockedDateFolderLosesOnlyItsDocuments) {
   EXPECT_EQ(read_file(tmp.path() / "2026-11-23"), "not a folder");
 }
 
-TEST(AuditWriterBatch, FailedRenameLosesThatDocumentAndRemovesItsTempFile) {
+TEST_P(AuditWriterBothWays, FailedRenameLosesThatDocumentAndRemovesItsTempFile) {
   const TempDir tmp;
   SessionIdGenerator ids;
   const auto batch = batch_of(5, ids);
@@ -146,7 +165,8 @@ TEST(AuditWriterBatch, FailedRenameLosesThatDocumentAndRemovesItsTempFile) {
   const auto blocker = tmp.path() / "2026-11-22" / (batch.facts[3].id + ".json");
   fs::create_directories(blocker);
   std::ofstream(blocker / "keep") << "x";
-  AuditWriter writer(config_for(tmp.path()));
+  const auto owned = make_writer(tmp.path());
+  auto& writer = *owned;
   const auto items = batch.items();
 
   EXPECT_EQ(writer.write_batch(items), 4U);
@@ -157,9 +177,10 @@ TEST(AuditWriterBatch, FailedRenameLosesThatDocumentAndRemovesItsTempFile) {
   EXPECT_EQ(check_index(tmp.path(), 5).size(), 5U);
 }
 
-TEST(AuditWriterBatch, BatchLongerThanOneBarrierWritesEverything) {
+TEST_P(AuditWriterBothWays, BatchLongerThanOneBarrierWritesEverything) {
   const TempDir tmp;
-  AuditWriter writer(config_for(tmp.path()));
+  const auto owned = make_writer(tmp.path());
+  auto& writer = *owned;
   SessionIdGenerator ids;
   const std::size_t n = 2 * AuditWriter::max_open_per_barrier + 1;
   auto batch = batch_of(n, ids);
@@ -174,9 +195,10 @@ TEST(AuditWriterBatch, BatchLongerThanOneBarrierWritesEverything) {
   EXPECT_EQ(check_index(tmp.path(), n).size(), n);
 }
 
-TEST(AuditWriterBatch, SameIdTwiceInOneBatchKeepsTheLaterDocument) {
+TEST_P(AuditWriterBothWays, SameIdTwiceInOneBatchKeepsTheLaterDocument) {
   const TempDir tmp;
-  AuditWriter writer(config_for(tmp.path()));
+  const auto owned = make_writer(tmp.path());
+  auto& writer = *owned;
   const auto facts = test::sample_facts();
   const std::vector<FindingView> none;
   const std::string first = "first";
@@ -189,6 +211,26 @@ TEST(AuditWriterBatch, SameIdTwiceInOneBatchKeepsTheLaterDocument) {
   const auto doc = json::parse(read_file(tmp.path() / "2026-11-22" / (facts.id + ".json")));
   EXPECT_EQ(doc.at_pointer("/verdict").as_string(), "second");
   EXPECT_EQ(read_lines(tmp.path() / "sessions.jsonl").size(), 2U);
+}
+
+TEST_P(AuditWriterBothWays, StaleTempFileOfACrashedRunIsReplaced) {
+  const TempDir tmp;
+  const auto owned = make_writer(tmp.path());
+  auto& writer = *owned;
+  const auto facts = test::sample_facts();
+  const std::vector<FindingView> none;
+  const std::string first = "first";
+  const std::string second = "second";
+  const auto folder = tmp.path() / "2026-11-22";
+  fs::create_directories(folder);
+  std::ofstream(folder / ("." + facts.id + ".json.tmp")) << "{\"half\": ";
+
+  EXPECT_TRUE(writer.write(facts, none, first));
+  EXPECT_TRUE(writer.write(facts, none, second));  // the final name exists: replaced
+  EXPECT_EQ(writer.documents_lost(), 0U);
+  EXPECT_EQ(temp_files(tmp.path()), 0U);
+  const auto doc = json::parse(read_file(folder / (facts.id + ".json")));
+  EXPECT_EQ(doc.at_pointer("/verdict").as_string(), "second");
 }
 
 TEST(AuditWriterBatch, ItemWithoutFactsIsLostAndTheOthersAreWritten) {
