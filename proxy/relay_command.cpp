@@ -82,7 +82,8 @@ void raise_descriptor_limit(std::uint32_t max_sessions) {
 // between threads. The acceptor outlives the loop: run_relay owns it until the threads end.
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<RelayContext> context) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    tcp::endpoint peer;  // from accept(2) itself: no getpeername(2) per session
+    auto [ec, socket] = co_await acceptor.async_accept(peer, use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
       co_return;
     }
@@ -93,9 +94,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    boost::system::error_code peer_ec;
-    const auto peer = socket.remote_endpoint(peer_ec);
-    const std::string client_ip = peer_ec ? std::string("unknown") : peer.address().to_string();
+    const std::string client_ip = peer.address().to_string();
     auto executor = socket.get_executor();
     const auto admission = context->limits.acquire(client_ip);
     if (admission != SessionLimits::Admission::admitted) {
@@ -105,7 +104,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
                     std::to_string(context->config->relay.max_sessions) + ")"
               : "too many sessions from " + client_ip + " (max_sessions_per_client = " +
                     std::to_string(context->config->relay.max_sessions_per_client) + ")";
-      asio::co_spawn(executor, refuse_session(std::move(socket), context, reason),
+      asio::co_spawn(executor, refuse_session(std::move(socket), peer, context, reason),
                      [](const std::exception_ptr& e) {
                        if (e) {
                          spdlog::error("refusing a session failed unexpectedly");
@@ -113,7 +112,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
                      });
       continue;
     }
-    asio::co_spawn(executor, relay_session(std::move(socket), context),
+    asio::co_spawn(executor, relay_session(std::move(socket), peer, context),
                    [context, client_ip](const std::exception_ptr& e) {
                      context->limits.release(client_ip);
                      if (e) {

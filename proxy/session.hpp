@@ -15,12 +15,15 @@ namespace hopscope {
 struct RelayContext;
 
 // Relays the session until both sides are done, the deadline passes, or shutdown closes it.
+// `peer` is the sender's address as accept(2) gave it.
 boost::asio::awaitable<void> relay_session(boost::asio::ip::tcp::socket client,
+                                           boost::asio::ip::tcp::endpoint peer,
                                            std::shared_ptr<RelayContext> context);
 
 // Answers "421 4.3.2 <reason>" and closes: a session over max_sessions or
 // max_sessions_per_client. Recorded with end.reason "limit".
 boost::asio::awaitable<void> refuse_session(boost::asio::ip::tcp::socket client,
+                                            boost::asio::ip::tcp::endpoint peer,
                                             std::shared_ptr<RelayContext> context,
                                             std::string reason);
 
