@@ -1,6 +1,7 @@
 #include "proxy/audit_pipeline.hpp"
 
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "tls/certificate_reader.hpp"
 #include "tls/verify.hpp"
 #include <pthread.h>
+#include <sched.h>
 
 namespace hopscope {
 namespace {
@@ -59,7 +61,42 @@ std::string summary_line(const SessionFacts& facts, const std::vector<policy::Fi
          "] verdict: " + printable_escaped(verdict, 300);  // policy escaped it
 }
 
+// SCHED_IDLE (Linux 2.6.23): runs only when no other thread wants the CPU. Unprivileged,
+// and one-way for an unprivileged thread, hence a second worker for catching up rather
+// than switching this one back.
+void lower_to_idle_priority() {
+  sched_param param{};
+  if (const int error = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); error != 0) {
+    spdlog::debug("audit worker stays at normal priority: {}", std::strerror(error));
+  }
+}
+
 }  // namespace
+
+std::size_t approximate_bytes(const FinishedSession& session) {
+  constexpr std::size_t fixed = 4096;  // the fixed fields, EHLO replies, TLS facts
+  constexpr std::size_t per_entry = 64;
+  const auto& facts = session.facts;
+  std::size_t bytes = fixed;
+  for (const auto& entry : facts.transcript) {
+    bytes += per_entry + entry.line.size();
+  }
+  for (const auto& message : facts.messages) {
+    bytes += sizeof(MessageFacts) + message.mail_from.size();
+    for (const auto& rcpt : message.rcpt_to) {
+      bytes += per_entry + rcpt.size();
+    }
+  }
+  for (const auto& anomaly : facts.anomalies) {
+    bytes += per_entry + anomaly.kind.size() + anomaly.detail.size();
+  }
+  for (const auto* chain : {&session.server_chain_der, &session.client_chain_der}) {
+    for (const auto& der : *chain) {
+      bytes += per_entry + der.size();
+    }
+  }
+  return bytes;
+}
 
 AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
     : config_(std::move(config)), writer_(std::make_unique<AuditWriter>(config_->audit)) {
@@ -71,7 +108,12 @@ AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
   verifier_ = std::make_unique<tls::Verifier>(std::move(*verifier));
   worker_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hopscope-audit");  // for top -H and perf
-    run();
+    lower_to_idle_priority();
+    run_idle_worker();
+  });
+  catch_up_worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hopscope-audit+");
+    run_catch_up_worker();
   });
 }
 
@@ -80,26 +122,36 @@ AuditPipeline::~AuditPipeline() {
 }
 
 void AuditPipeline::submit(FinishedSession session) {
+  const auto now = std::chrono::steady_clock::now();
+  session.queued_at = now;
+  session.approximate_bytes = approximate_bytes(session);
   {
     const std::lock_guard lock(mutex_);
-    if (!stopping_ && queue_.size() < max_queued) {
+    if (!stopping_ && queue_.size() < max_queued &&
+        queued_bytes_ + session.approximate_bytes <= max_queued_bytes) {
+      const bool was_behind = behind(now);
+      queued_bytes_ += session.approximate_bytes;
       queue_.push_back(std::move(session));
-      // The worker waits for a first session, then for a full batch or the linger: wake it
-      // only at those two points, not once per session.
+      // The idle worker waits for a first session, then for a full batch or the linger;
+      // the catch-up worker for a first session (to time its lag) or for falling behind.
+      // Wake them only at those points, not once per session.
       if (queue_.size() == 1 || queue_.size() == max_batch) {
         ready_.notify_one();
+      }
+      if (queue_.size() == 1 || (!was_behind && behind(now))) {
+        catch_up_.notify_one();
       }
       return;
     }
     ++dropped_;
   }
   static std::atomic<std::int64_t> last_report{0};
-  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const auto report_now = std::chrono::steady_clock::now().time_since_epoch().count();
   const auto interval =
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(overflow_report_interval)
           .count();
   auto last = last_report.load();
-  if (now - last >= interval && last_report.compare_exchange_strong(last, now)) {
+  if (report_now - last >= interval && last_report.compare_exchange_strong(last, report_now)) {
     spdlog::error(
         "audit queue full ({} sessions waiting): {} session documents lost so far; mail "
         "keeps flowing",
@@ -115,9 +167,13 @@ void AuditPipeline::finish() {
     }
     stopping_ = true;
     ready_.notify_all();
+    catch_up_.notify_all();
   }
   if (worker_.joinable()) {
     worker_.join();
+  }
+  if (catch_up_worker_.joinable()) {
+    catch_up_worker_.join();
   }
 }
 
@@ -126,7 +182,21 @@ std::uint64_t AuditPipeline::lost() const {
   return dropped_ + writer_->documents_lost();
 }
 
-void AuditPipeline::run() {
+void AuditPipeline::take_batch(std::vector<FinishedSession>& batch) {
+  // Whatever has queued up meanwhile goes out with one durability barrier (group commit).
+  while (!queue_.empty() && batch.size() < max_batch) {
+    queued_bytes_ -= queue_.front().approximate_bytes;
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+}
+
+bool AuditPipeline::behind(std::chrono::steady_clock::time_point now) const {
+  return queue_.size() >= catch_up_sessions || queued_bytes_ >= catch_up_bytes ||
+         (!queue_.empty() && now - queue_.front().queued_at >= max_lag);
+}
+
+void AuditPipeline::run_idle_worker() {
   std::vector<FinishedSession> batch;
   for (;;) {
     batch.clear();
@@ -136,13 +206,38 @@ void AuditPipeline::run() {
       ready_.wait_for(lock, batch_linger,
                       [this] { return stopping_ || queue_.size() >= max_batch; });
       if (queue_.empty()) {
-        return;
+        if (stopping_) {
+          return;
+        }
+        continue;  // the catch-up worker took them
       }
-      // Whatever has queued up meanwhile goes out with one durability barrier (group commit).
-      while (!queue_.empty() && batch.size() < max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      take_batch(batch);
+    }
+    write_batch(batch);
+  }
+}
+
+void AuditPipeline::run_catch_up_worker() {
+  std::vector<FinishedSession> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock lock(mutex_);
+      for (;;) {
+        const auto now = std::chrono::steady_clock::now();
+        if (stopping_ || behind(now)) {
+          break;
+        }
+        if (queue_.empty()) {
+          catch_up_.wait(lock);
+        } else {
+          catch_up_.wait_until(lock, queue_.front().queued_at + max_lag);
+        }
       }
+      if (queue_.empty()) {
+        return;  // stopping, and nothing left
+      }
+      take_batch(batch);
     }
     write_batch(batch);
   }

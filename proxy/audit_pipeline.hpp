@@ -1,8 +1,14 @@
 #pragma once
 // Judges and records finished sessions off the I/O threads: reads the certificates,
 // verifies the chain, runs policy::evaluate, writes the audit document and logs one summary
-// line. One worker thread with a bounded queue: a slow or full disk never stalls mail; a
-// session that does not fit in the queue is counted as lost and said on stderr.
+// line. A bounded queue: a slow or full disk never stalls mail; a session that does not fit
+// in the queue is counted as lost and said on stderr.
+//
+// Mail first: the worker runs at SCHED_IDLE, so while the CPUs are busy relaying, documents
+// wait instead of taking CPU from the mail. A second worker at normal priority takes over
+// when the audit falls behind (a session queued for `max_lag`, or `catch_up_sessions` /
+// `catch_up_bytes` queued), so the audit log trails a saturated relay by a bounded amount
+// and loses nothing to starvation.
 
 #include <chrono>
 #include <condition_variable>
@@ -29,7 +35,14 @@ struct FinishedSession {
   SessionFacts facts;
   std::vector<std::string> server_chain_der;  // as seen on the wire, leaf first
   std::vector<std::string> client_chain_der;
+  // Set by AuditPipeline::submit().
+  std::chrono::steady_clock::time_point queued_at;
+  std::size_t approximate_bytes = 0;
 };
+
+// What a finished session holds in memory, roughly: its variable parts (transcript,
+// certificates, messages, anomalies) plus a constant for the rest. Bounds the queue.
+std::size_t approximate_bytes(const FinishedSession& session);
 
 class AuditPipeline {
  public:
@@ -55,11 +68,21 @@ class AuditPipeline {
     std::string summary;  // the spdlog summary line
   };
 
-  void run();
+  void run_idle_worker();
+  void run_catch_up_worker();
+  // Moves up to max_batch sessions from the queue into `batch`. Holds mutex_.
+  void take_batch(std::vector<FinishedSession>& batch);
+  // The audit is behind: the catch-up worker writes. Holds mutex_.
+  [[nodiscard]] bool behind(std::chrono::steady_clock::time_point now) const;
   [[nodiscard]] Judged judge(FinishedSession& session) const;
   void write_batch(std::vector<FinishedSession>& batch);
 
   static constexpr std::size_t max_queued = 10000;
+  static constexpr std::size_t max_queued_bytes = std::size_t{512} << 20;
+  // When the normal-priority worker steps in (see the top of this file).
+  static constexpr std::chrono::seconds max_lag{2};
+  static constexpr std::size_t catch_up_sessions = 4096;
+  static constexpr std::size_t catch_up_bytes = std::size_t{64} << 20;
   // Sessions written with one durability barrier at most (AuditWriter::write_batch).
   static constexpr std::size_t max_batch = 64;
   // How long the worker lets a batch gather once a session is queued. One barrier and one
@@ -71,11 +94,14 @@ class AuditPipeline {
   std::unique_ptr<AuditWriter> writer_;
   std::unique_ptr<tls::Verifier> verifier_;
   mutable std::mutex mutex_;
-  std::condition_variable ready_;
+  std::condition_variable ready_;     // the idle worker waits on it
+  std::condition_variable catch_up_;  // the catch-up worker waits on it
   std::deque<FinishedSession> queue_;
+  std::size_t queued_bytes_ = 0;
   bool stopping_ = false;
   std::uint64_t dropped_ = 0;
   std::thread worker_;
+  std::thread catch_up_worker_;
 };
 
 }  // namespace hopscope

@@ -518,7 +518,8 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.ended_unix_ms = unix_ms_now();
     facts_.own_probe = is_own_probe(facts_.downstream.helo, config_.hops_probe.ehlo);
     done.facts = std::move(facts_);
-    if (!std::getenv("HS_NOAUDIT")) context_->audit->submit(std::move(done));
+    if (!std::getenv("HS_NOAUDIT"))
+      context_->audit->submit(std::move(done));
   }
 
   std::shared_ptr<RelayContext> context_;
