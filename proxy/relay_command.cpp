@@ -112,21 +112,12 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
                      });
       continue;
     }
-    asio::co_spawn(executor, relay_session(std::move(socket), peer, context),
-                   [context, client_ip](const std::exception_ptr& e) {
-                     context->limits.release(client_ip);
-                     if (e) {
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& ex) {
-                         spdlog::error("session from {} ended with an internal error: {}",
-                                       client_ip, ex.what());
-                       } catch (...) {
-                         spdlog::error("session from {} ended with an unknown internal error",
-                                       client_ip);
-                       }
-                     }
-                   });
+    try {
+      start_session(std::move(socket), peer, client_ip, context);
+    } catch (const std::exception& e) {
+      context->limits.release(client_ip);  // the session never started: it holds no place
+      spdlog::error("session from {} could not start: {}", client_ip, e.what());
+    }
   }
 }
 

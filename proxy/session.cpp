@@ -104,14 +104,26 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  asio::awaitable<void> run() {
-    register_for_shutdown();
-    boost::system::error_code ignored;
-    client_.set_option(tcp::no_delay(true), ignored);
-    if (co_await connect_upstream()) {
-      co_await ((pump(Side::client) && pump(Side::server)) || watchdog());
+  ~Session() {
+    if (admitted_) {
+      context_->limits.release(client_ip_);
     }
-    finish();
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  Session(Session&&) = delete;
+  Session& operator=(Session&&) = delete;
+
+  // Relays until both directions are done, the deadline passes, or shutdown closes it.
+  // Three coroutines share the session (one pump per direction and the watchdog), each
+  // spawned on its own rather than joined with awaitable operators: a parallel group per
+  // session costs more than the session's own relaying on a short session. The last one
+  // to end writes the facts; the admission taken for the sender is given back when the
+  // session object goes.
+  void start(std::string client_ip) {
+    admitted_ = true;
+    client_ip_ = std::move(client_ip);
+    spawn_task([](Session& s) { return s.run(); });
   }
 
   asio::awaitable<void> refuse(std::string reason) {
@@ -125,6 +137,43 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class Side { client, server };
+
+  template <typename Task>
+  void spawn_task(Task task) {
+    ++tasks_running_;
+    auto self = shared_from_this();
+    asio::co_spawn(
+        client_.get_executor(), [self, task]() { return task(*self); },
+        [self](const std::exception_ptr& e) { self->task_ended(e); });
+  }
+
+  void task_ended(const std::exception_ptr& e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("session {} from {}: internal error: {}", facts_.id, client_ip_, ex.what());
+      } catch (...) {
+        spdlog::error("session {} from {}: unknown internal error", facts_.id, client_ip_);
+      }
+      io_error_ = io_error_.value_or("internal error in hopscope");
+      close_both();
+    }
+    if (--tasks_running_ == 0) {
+      finish();
+    }
+  }
+
+  asio::awaitable<void> run() {
+    register_for_shutdown();
+    boost::system::error_code ignored;
+    client_.set_option(tcp::no_delay(true), ignored);
+    if (co_await connect_upstream()) {
+      spawn_task([](Session& s) { return s.pump(Side::server); });
+      spawn_task([](Session& s) { return s.watchdog(); });
+      co_await pump(Side::client);
+    }
+  }
 
   void register_for_shutdown() {
     std::weak_ptr<Session> weak = weak_from_this();
@@ -162,16 +211,26 @@ class Session : public std::enable_shared_from_this<Session> {
       const auto literal = asio::ip::make_address(target.host, literal_ec);
       if (!literal_ec) {
         // An address literal needs no resolver (which would cost a thread hop per session).
-        auto connected =
-            co_await (upstream_.async_connect(tcp::endpoint(literal, target.port), use_tuple) ||
-                      watchdog_.async_wait(use_tuple));
-        if (connected.index() == 1) {
+        // The deadline closes the socket, which ends the connect (no parallel group).
+        connecting_ = true;
+        watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+          if (!ec && self->connecting_) {
+            self->connect_timed_out_ = true;
+            boost::system::error_code ignored;
+            self->upstream_.close(ignored);
+          }
+        });
+        const tcp::endpoint endpoint(literal, target.port);
+        auto [cec] = co_await upstream_.async_connect(endpoint, use_tuple);
+        connecting_ = false;
+        watchdog_.cancel();
+        if (connect_timed_out_) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
-        } else if (auto [cec] = std::get<0>(connected); cec) {
+        } else if (cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
         } else {
-          co_return upstream_ready(tcp::endpoint(literal, target.port));
+          co_return upstream_ready(endpoint);
         }
         co_return co_await refuse_unreachable();
       }
@@ -246,7 +305,7 @@ class Session : public std::enable_shared_from_this<Session> {
     static_assert(read_buffer_bytes > first_read_bytes);
     std::string rest;  // bytes the receiver could not take at once
     ++pumps_running_;
-    const PumpExit on_exit{pumps_running_};
+    const PumpExit on_exit{*this};
     std::unique_ptr<char[]> bulk;  // while the sender streams: see below
     for (;;) {
       auto [ec, n] = co_await from.async_read_some(
@@ -324,10 +383,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Counts a pump out when it returns, whichever co_return it takes.
+  // The last pump out wakes the watchdog, which then ends too.
   struct PumpExit {
-    explicit PumpExit(int& counter) : running(counter) {}
-    int& running;
-    ~PumpExit() { --running; }
+    explicit PumpExit(Session& s) : session(s) {}
+    Session& session;
+    ~PumpExit() {
+      if (--session.pumps_running_ == 0) {
+        session.watchdog_.cancel();
+      }
+    }
     PumpExit(const PumpExit&) = delete;
     PumpExit& operator=(const PumpExit&) = delete;
     PumpExit(PumpExit&&) = delete;
@@ -350,6 +414,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // bytes arrive, never per read of a slow sender (no slowloris reset).
   asio::awaitable<void> watchdog() {
     for (;;) {
+      if (pumps_running_ == 0) {
+        co_return;  // both directions ended before the watchdog first ran
+      }
       armed_deadline_ = recorder_.deadline();
       watchdog_.expires_at(armed_deadline_);
       auto [ec] = co_await watchdog_.async_wait(use_tuple);
@@ -518,8 +585,7 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.ended_unix_ms = unix_ms_now();
     facts_.own_probe = is_own_probe(facts_.downstream.helo, config_.hops_probe.ehlo);
     done.facts = std::move(facts_);
-    if (!std::getenv("HS_NOAUDIT"))
-      context_->audit->submit(std::move(done));
+    context_->audit->submit(std::move(done));
   }
 
   std::shared_ptr<RelayContext> context_;
@@ -541,6 +607,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   bool writing_to_client_ = false;
   int pumps_running_ = 0;
+  int tasks_running_ = 0;
+  bool admitted_ = false;  // holds a place in context_->limits for client_ip_
+  std::string client_ip_;
+  bool connecting_ = false;
+  bool connect_timed_out_ = false;
   std::array<char, first_read_bytes> from_client_{};
   std::array<char, first_read_bytes> from_server_{};
   Clock::time_point armed_deadline_ = Clock::time_point::max();
@@ -548,10 +619,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-asio::awaitable<void> relay_session(tcp::socket client, tcp::endpoint peer,
-                                    std::shared_ptr<RelayContext> context) {
+void start_session(tcp::socket client, const tcp::endpoint& peer, std::string client_ip,
+                   std::shared_ptr<RelayContext> context) {
   auto session = std::make_shared<Session>(std::move(client), peer, std::move(context));
-  co_await session->run();
+  session->start(std::move(client_ip));
 }
 
 asio::awaitable<void> refuse_session(tcp::socket client, tcp::endpoint peer,

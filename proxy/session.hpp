@@ -14,11 +14,12 @@ namespace hopscope {
 
 struct RelayContext;
 
-// Relays the session until both sides are done, the deadline passes, or shutdown closes it.
-// `peer` is the sender's address as accept(2) gave it.
-boost::asio::awaitable<void> relay_session(boost::asio::ip::tcp::socket client,
-                                           boost::asio::ip::tcp::endpoint peer,
-                                           std::shared_ptr<RelayContext> context);
+// Relays the session on the socket's executor until both sides are done, the deadline
+// passes, or shutdown closes it; returns at once. `peer` is the sender's address as
+// accept(2) gave it; the place taken for `client_ip` in context->limits is released when
+// the session ends.
+void start_session(boost::asio::ip::tcp::socket client, const boost::asio::ip::tcp::endpoint& peer,
+                   std::string client_ip, std::shared_ptr<RelayContext> context);
 
 // Answers "421 4.3.2 <reason>" and closes: a session over max_sessions or
 // max_sessions_per_client. Recorded with end.reason "limit".
