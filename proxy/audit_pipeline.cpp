@@ -1,9 +1,9 @@
 #include "proxy/audit_pipeline.hpp"
 
 #include <chrono>
-#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -67,7 +67,8 @@ std::string summary_line(const SessionFacts& facts, const std::vector<policy::Fi
 void lower_to_idle_priority() {
   sched_param param{};
   if (const int error = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); error != 0) {
-    spdlog::debug("audit worker stays at normal priority: {}", std::strerror(error));
+    spdlog::debug("audit worker stays at normal priority: {}",
+                  std::system_category().message(error));
   }
 }
 

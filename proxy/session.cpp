@@ -306,11 +306,17 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string rest;  // bytes the receiver could not take at once
     ++pumps_running_;
     const PumpExit on_exit{*this};
-    std::unique_ptr<char[]> bulk;  // while the sender streams: see below
+    using Chunk = std::array<char, read_buffer_bytes>;
+    std::unique_ptr<Chunk> bulk;  // while the sender streams: see below
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(
-          bulk ? asio::buffer(bulk.get(), read_buffer_bytes) : asio::buffer(first), use_tuple);
-      const char* data = bulk ? bulk.get() : first.data();
+      // Chosen outside the co_await expression: GCC 12 evaluated both arms of a
+      // conditional inside one.
+      asio::mutable_buffer into = asio::buffer(first);
+      if (bulk) {
+        into = asio::buffer(*bulk);
+      }
+      auto [ec, n] = co_await from.async_read_some(into, use_tuple);
+      const char* data = bulk ? bulk->data() : first.data();
       if (!ec && !bulk && n == first.size()) {
         // More may be waiting: take it now into the thread's buffer, and read the next
         // chunks (a message body) straight into a full-size buffer of this direction's own.
@@ -319,10 +325,10 @@ class Session : public std::enable_shared_from_this<Session> {
             ::recv(from.native_handle(), buffer.data() + n, buffer.size() - n, MSG_DONTWAIT);
         n += more > 0 ? static_cast<std::size_t>(more) : 0;
         data = buffer.data();
-        bulk = std::make_unique_for_overwrite<char[]>(read_buffer_bytes);
+        bulk = std::make_unique_for_overwrite<Chunk>();
       } else if (bulk && n < first.size()) {
         // Back to commands and replies: give the memory back (an idle session holds none).
-        std::memcpy(buffer.data(), bulk.get(), n);
+        std::memcpy(buffer.data(), bulk->data(), n);
         data = buffer.data();
         bulk.reset();
       }
@@ -389,7 +395,11 @@ class Session : public std::enable_shared_from_this<Session> {
     Session& session;
     ~PumpExit() {
       if (--session.pumps_running_ == 0) {
-        session.watchdog_.cancel();
+        try {
+          session.watchdog_.cancel();
+        } catch (...) {
+          // Cannot fail on a valid timer; the watchdog then ends at its deadline.
+        }
       }
     }
     PumpExit(const PumpExit&) = delete;
