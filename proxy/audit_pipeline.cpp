@@ -99,7 +99,7 @@ std::size_t approximate_bytes(const FinishedSession& session) {
   return bytes;
 }
 
-AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
+AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config, Workers workers)
     : config_(std::move(config)), writer_(std::make_unique<AuditWriter>(config_->audit)) {
   std::string error;
   auto verifier = tls::Verifier::load(config_->tls.trust, &error);
@@ -107,11 +107,13 @@ AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config)
     throw std::runtime_error("tls.trust = \"" + config_->tls.trust + "\": " + error);
   }
   verifier_ = std::make_unique<tls::Verifier>(std::move(*verifier));
-  worker_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "hopscope-audit");  // for top -H and perf
-    lower_to_idle_priority();
-    run_idle_worker();
-  });
+  if (workers == Workers::both) {
+    worker_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "hopscope-audit");  // for top -H and perf
+      lower_to_idle_priority();
+      run_idle_worker();
+    });
+  }
   catch_up_worker_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hopscope-audit+");
     run_catch_up_worker();

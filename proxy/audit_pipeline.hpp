@@ -46,8 +46,13 @@ std::size_t approximate_bytes(const FinishedSession& session);
 
 class AuditPipeline {
  public:
+  // Which workers run: both, or (tests) only the catch-up worker, as if the idle one never
+  // got the CPU.
+  enum class Workers { both, catch_up_only };
+
   // Throws std::runtime_error at startup when the trust store cannot be loaded.
-  explicit AuditPipeline(std::shared_ptr<const config::Config> config);
+  explicit AuditPipeline(std::shared_ptr<const config::Config> config,
+                         Workers workers = Workers::both);
   ~AuditPipeline();
   AuditPipeline(const AuditPipeline&) = delete;
   AuditPipeline& operator=(const AuditPipeline&) = delete;

@@ -175,6 +175,40 @@ TEST(RelayPassthrough, PipelinedSessionIsRelayedAndRecorded) {
   EXPECT_FALSE(json_at(docs[0], "upstream.starttls.offered")->as_bool());
 }
 
+// Four megabytes in clear text: the relay reads it in 16 KiB chunks, Postfix takes them more
+// slowly than they come (partial writes), and lines of every length up to 998 cross the
+// chunk boundaries; what Postfix stores and the document's size and SHA-256 must match.
+TEST(RelayPassthrough, LargeMessageArrivesByteIdentical) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address()});
+
+  std::string message = "From: a@example.test\r\nTo: u@contoso.test\r\nSubject: large\r\n\r\n";
+  for (std::size_t i = 0; message.size() < std::size_t{4} << 20; ++i) {
+    const auto length = (i * 7919) % 998;  // RFC 5321 §4.5.3.1.6: at most 998 + CRLF
+    message += std::string(length, static_cast<char>('a' + i % 26));
+    message += i % 101 == 0 ? ".dot first\r\n" : "\r\n";
+  }
+  {
+    SmtpClient client(relay.host(), relay.port());
+    client.greet_and_ehlo();
+    const auto replies =
+        client.send_mail_pipelined({"a@example.test", {"u@contoso.test"}}, message);
+    ASSERT_FALSE(replies.empty());
+    EXPECT_EQ(replies.back().code, 250);
+    client.quit();
+  }
+  ASSERT_EQ(postfix.wait_for_messages(1, 60s), 1U);
+  EXPECT_EQ(strip_delivery_headers(postfix.messages().at(0)), message);
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  const auto& m = docs[0].at("messages").as_array().at(0).as_object();
+  EXPECT_EQ(m.at("size").as_int64(), static_cast<std::int64_t>(message.size()));
+  EXPECT_EQ(std::string(m.at("sha256").as_string()), sha256_hex(message));
+}
+
 TEST(RelayPassthrough, BdatChunksAreRelayedUnchanged) {
   PostfixOptions po;
   po.tls = PostfixTls::none;

@@ -3,11 +3,14 @@
 
 #include "proxy/audit_pipeline.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -38,7 +41,8 @@ FinishedSession session_with_id(SessionIdGenerator& ids) {
 
 std::size_t documents_under(const fs::path& dir) {
   std::size_t n = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+  std::error_code ec;  // the date folder may be half-made while we look
+  for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
     n += entry.path().extension() == ".json" ? 1U : 0U;
   }
   return n;
@@ -61,6 +65,25 @@ TEST(AuditPipeline, FinishWritesEverySubmittedSession) {
   EXPECT_EQ(documents_under(tmp.path()), submitted.size());
   const auto lines = read_lines(tmp.path() / "sessions.jsonl");
   EXPECT_EQ(lines.size(), submitted.size());
+}
+
+// The idle-priority worker may get no CPU at all on a saturated machine: the catch-up worker
+// must still write the document once it has waited max_lag (2 s).
+TEST(AuditPipeline, CatchUpWorkerWritesWhatTheIdleWorkerNeverTakes) {
+  const TempDir tmp;
+  SessionIdGenerator ids;
+  AuditPipeline pipeline(config_for(tmp.path()), AuditPipeline::Workers::catch_up_only);
+  auto session = session_with_id(ids);
+  const auto id = session.facts.id;
+  pipeline.submit(std::move(session));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (documents_under(tmp.path()) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a file, bounded
+  }
+  EXPECT_EQ(documents_under(tmp.path()), 1U);
+  EXPECT_TRUE(fs::exists(tmp.path() / "2026-11-22" / (id + ".json")));
+  pipeline.finish();
+  EXPECT_EQ(pipeline.lost(), 0U);
 }
 
 TEST(AuditPipeline, SubmitAfterFinishIsCountedAsLost) {
