@@ -81,6 +81,11 @@ void raise_descriptor_limit(std::uint32_t max_sessions) {
 // (the kernel spreads connections over the SO_REUSEPORT listeners), so no session is handed
 // between threads. The acceptor outlives the loop: run_relay owns it until the threads end.
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<RelayContext> context) {
+  boost::system::error_code listener_ec;
+  auto listener = acceptor.local_endpoint(listener_ec);
+  if (listener_ec) {
+    listener = tcp::endpoint(tcp::v6(), 0);  // unspecified: each session asks its socket
+  }
   for (;;) {
     tcp::endpoint peer;  // from accept(2) itself: no getpeername(2) per session
     auto [ec, socket] = co_await acceptor.async_accept(peer, use_tuple);
@@ -104,7 +109,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
                     std::to_string(context->config->relay.max_sessions) + ")"
               : "too many sessions from " + client_ip + " (max_sessions_per_client = " +
                     std::to_string(context->config->relay.max_sessions_per_client) + ")";
-      asio::co_spawn(executor, refuse_session(std::move(socket), peer, context, reason),
+      asio::co_spawn(executor, refuse_session(std::move(socket), peer, listener, context, reason),
                      [](const std::exception_ptr& e) {
                        if (e) {
                          spdlog::error("refusing a session failed unexpectedly");
@@ -113,7 +118,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
       continue;
     }
     try {
-      start_session(std::move(socket), peer, client_ip, context);
+      start_session(std::move(socket), peer, listener, client_ip, context);
     } catch (const std::exception& e) {
       context->limits.release(client_ip);  // the session never started: it holds no place
       spdlog::error("session from {} could not start: {}", client_ip, e.what());

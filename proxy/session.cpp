@@ -85,7 +85,10 @@ bool is_own_probe(const std::string& helo_line, const std::string& probe_name) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket client, const tcp::endpoint& peer, std::shared_ptr<RelayContext> context)
+  // `listener` is the address the sender connected to when the listener is bound to one
+  // (no getsockname(2) then); a wildcard listener's sessions ask their socket.
+  Session(tcp::socket client, const tcp::endpoint& peer, const tcp::endpoint& listener,
+          std::shared_ptr<RelayContext> context)
       : context_(std::move(context)),
         config_(*context_->config),
         client_(std::move(client)),
@@ -98,7 +101,8 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.id = context_->ids->next(facts_.started_unix_ms);
     facts_.mode = "passthrough";
     facts_.downstream.peer = endpoint_string(peer);
-    facts_.downstream.local = local_endpoint_string(client_);
+    facts_.downstream.local = listener.address().is_unspecified() ? local_endpoint_string(client_)
+                                                                  : endpoint_string(listener);
     if (config_.relay.upstream) {
       facts_.upstream.address = config_.relay.upstream->to_string();
     }
@@ -629,15 +633,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void start_session(tcp::socket client, const tcp::endpoint& peer, std::string client_ip,
-                   std::shared_ptr<RelayContext> context) {
-  auto session = std::make_shared<Session>(std::move(client), peer, std::move(context));
+void start_session(tcp::socket client, const tcp::endpoint& peer, const tcp::endpoint& listener,
+                   std::string client_ip, std::shared_ptr<RelayContext> context) {
+  auto session = std::make_shared<Session>(std::move(client), peer, listener, std::move(context));
   session->start(std::move(client_ip));
 }
 
-asio::awaitable<void> refuse_session(tcp::socket client, tcp::endpoint peer,
+asio::awaitable<void> refuse_session(tcp::socket client, tcp::endpoint peer, tcp::endpoint listener,
                                      std::shared_ptr<RelayContext> context, std::string reason) {
-  auto session = std::make_shared<Session>(std::move(client), peer, std::move(context));
+  auto session = std::make_shared<Session>(std::move(client), peer, listener, std::move(context));
   co_await session->refuse(std::move(reason));
 }
 

@@ -16,15 +16,18 @@ struct RelayContext;
 
 // Relays the session on the socket's executor until both sides are done, the deadline
 // passes, or shutdown closes it; returns at once. `peer` is the sender's address as
-// accept(2) gave it; the place taken for `client_ip` in context->limits is released when
-// the session ends.
+// accept(2) gave it, `listener` the listening socket's address (a wildcard address: the
+// session asks its socket which local address it got); the place taken for `client_ip` in
+// context->limits is released when the session ends.
 void start_session(boost::asio::ip::tcp::socket client, const boost::asio::ip::tcp::endpoint& peer,
-                   std::string client_ip, std::shared_ptr<RelayContext> context);
+                   const boost::asio::ip::tcp::endpoint& listener, std::string client_ip,
+                   std::shared_ptr<RelayContext> context);
 
 // Answers "421 4.3.2 <reason>" and closes: a session over max_sessions or
 // max_sessions_per_client. Recorded with end.reason "limit".
 boost::asio::awaitable<void> refuse_session(boost::asio::ip::tcp::socket client,
                                             boost::asio::ip::tcp::endpoint peer,
+                                            boost::asio::ip::tcp::endpoint listener,
                                             std::shared_ptr<RelayContext> context,
                                             std::string reason);
 

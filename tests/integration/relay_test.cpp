@@ -173,6 +173,10 @@ TEST(RelayPassthrough, PipelinedSessionIsRelayedAndRecorded) {
   EXPECT_EQ(m.at("rcpt_to").as_array().size(), 2U);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "quit");
   EXPECT_FALSE(json_at(docs[0], "upstream.starttls.offered")->as_bool());
+  // The listener is bound to one address: that is the session's local end.
+  EXPECT_EQ(json_string(docs[0], "downstream.local"),
+            relay.host() + ":" + std::to_string(relay.port()));
+  EXPECT_EQ(json_string(docs[0], "upstream.address"), postfix.address());
 }
 
 // Four megabytes in clear text: the relay reads it in 16 KiB chunks, Postfix takes them more
