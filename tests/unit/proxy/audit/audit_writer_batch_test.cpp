@@ -195,14 +195,20 @@ TEST_P(AuditWriterBothWays, BatchLongerThanOneBarrierWritesEverything) {
   EXPECT_EQ(check_index(tmp.path(), n).size(), n);
 }
 
+// One session written twice, first with verdict "first", then "second".
+struct SameSessionTwice {
+  SessionFacts facts = test::sample_facts();
+  std::vector<FindingView> none;
+  std::string first = "first";
+  std::string second = "second";
+};
+
 TEST_P(AuditWriterBothWays, SameIdTwiceInOneBatchKeepsTheLaterDocument) {
   const TempDir tmp;
   const auto owned = make_writer(tmp.path());
   auto& writer = *owned;
-  const auto facts = test::sample_facts();
-  const std::vector<FindingView> none;
-  const std::string first = "first";
-  const std::string second = "second";
+  const SameSessionTwice twice;
+  const auto& [facts, none, first, second] = twice;
   const std::vector<AuditItem> items{{&facts, &none, &first}, {&facts, &none, &second}};
 
   EXPECT_EQ(writer.write_batch(items), 2U);
@@ -217,10 +223,8 @@ TEST_P(AuditWriterBothWays, StaleTempFileOfACrashedRunIsReplaced) {
   const TempDir tmp;
   const auto owned = make_writer(tmp.path());
   auto& writer = *owned;
-  const auto facts = test::sample_facts();
-  const std::vector<FindingView> none;
-  const std::string first = "first";
-  const std::string second = "second";
+  const SameSessionTwice twice;
+  const auto& [facts, none, first, second] = twice;
   const auto folder = tmp.path() / "2026-11-22";
   fs::create_directories(folder);
   std::ofstream(folder / ("." + facts.id + ".json.tmp")) << "{\"half\": ";
