@@ -125,9 +125,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // to end writes the facts; the admission taken for the sender is given back when the
   // session object goes.
   void start(std::string client_ip) {
-    admitted_ = true;
     client_ip_ = std::move(client_ip);
-    spawn_task([](Session& s) { return s.run(); });
+    admitted_ = true;
+    try {
+      spawn_task([](Session& s) { return s.run(); });
+    } catch (...) {
+      admitted_ = false;  // never started: the caller gives the place back
+      throw;
+    }
   }
 
   asio::awaitable<void> refuse(std::string reason) {
