@@ -209,6 +209,24 @@ std::optional<std::uint64_t> cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
+std::optional<std::uint64_t> machine_busy_ticks() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  std::uint64_t user = 0;
+  std::uint64_t nice = 0;
+  std::uint64_t system = 0;
+  std::uint64_t idle = 0;
+  std::uint64_t iowait = 0;
+  std::uint64_t irq = 0;
+  std::uint64_t softirq = 0;
+  // proc(5): "cpu  user nice system idle iowait irq softirq steal ...", summed over CPUs.
+  if (!(in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq) ||
+      label != "cpu") {
+    return std::nullopt;
+  }
+  return user + nice + system + irq + softirq;
+}
+
 std::optional<long> rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;

@@ -35,6 +35,9 @@ std::string tail(const std::filesystem::path& log, std::size_t bytes = 600);
 
 // utime + stime of the whole process (all threads) in clock ticks, from /proc/<pid>/stat.
 std::optional<std::uint64_t> cpu_ticks(pid_t pid);
+// Busy time of the whole machine in clock ticks (/proc/stat "cpu": user + nice + system +
+// irq + softirq): every process plus the kernel's network work, whoever it is charged to.
+std::optional<std::uint64_t> machine_busy_ticks();
 // VmRSS from /proc/<pid>/status.
 std::optional<long> rss_kib(pid_t pid);
 // True once 127.0.0.1:port is in LISTEN state (/proc/net/tcp); false if pid exits first or

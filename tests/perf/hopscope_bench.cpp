@@ -35,6 +35,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using hb::cpu_ticks;
 using hb::free_port;
+using hb::machine_busy_ticks;
 using hb::max_connections;
 using hb::rss_kib;
 using hb::running;
@@ -220,7 +221,8 @@ struct Sample {
   int sessions = 0;
   double seconds = 0;  // until smtp-source exits: what the sender sees
   std::uint64_t cpu_ticks = 0;
-  double audit_seconds = 0;  // hopscope: until the last session's audit line is on disk
+  std::uint64_t machine_ticks = 0;  // all CPUs busy, from the start until the proxy settled
+  double audit_seconds = 0;         // hopscope: until the last session's audit line is on disk
   bool audit_complete = true;
 };
 
@@ -270,6 +272,7 @@ Sample run_source(const Bench& bench, Proxy& proxy, const Workload& w, int round
   const auto audit_expected =
       proxy.audit ? proxy.audit->count() + static_cast<std::size_t>(s.sessions) : 0;
   const auto cpu_before = proxy.pid ? cpu_ticks(proxy.pid) : std::uint64_t{0};
+  const auto machine_before = machine_busy_ticks();
   const auto start = Clock::now();
   const pid_t pid = spawn(args, log);
   auto status = wait_for(pid, 120s);
@@ -306,6 +309,10 @@ Sample run_source(const Bench& bench, Proxy& proxy, const Workload& w, int round
       return s;
     }
     s.cpu_ticks = *cpu_after - *cpu_before;
+  }
+  const auto machine_after = machine_busy_ticks();
+  if (machine_before && machine_after) {
+    s.machine_ticks = *machine_after - *machine_before;
   }
   s.ok = true;
   return s;
@@ -499,6 +506,8 @@ struct Row {
   std::vector<double> ratios;        // per round, rate / direct's rate in the same round
   std::vector<double> audit_rates;   // hopscope: msgs/s until the audit documents are written
   std::vector<double> audit_ratios;  // hopscope: that / direct's rate in the same round
+  std::vector<double> machine_us;    // per round, machine busy µs per message
+  std::vector<double> added_us;      // per round, that minus direct's in the same round
 };
 
 double median(std::vector<double> values) {
@@ -562,7 +571,7 @@ int run(const Options& o, const fs::path& dir) {
     std::vector<Row> these;
     these.reserve(proxies.size());
     for (const auto& p : proxies) {
-      these.push_back({w.label, p.path, {}, true, {}, {}, {}, {}});
+      these.push_back({w.label, p.path, {}, true, {}, {}, {}, {}, {}, {}});
     }
     for (int round = 0; round < o.rounds; ++round) {
       // Rotate the order each round so that no path always runs first or last.
@@ -581,6 +590,8 @@ int run(const Options& o, const fs::path& dir) {
         row.total.audit_complete = row.total.audit_complete && s.audit_complete;
         if (s.ok) {
           row.rates.push_back(s.messages / s.seconds);
+          row.machine_us.push_back(static_cast<double>(s.machine_ticks) * 1e6 /
+                                   static_cast<double>(ticks_per_second) / s.messages);
           if (s.audit_seconds > 0) {
             row.audit_rates.push_back(s.messages / s.audit_seconds);
           }
@@ -591,6 +602,7 @@ int run(const Options& o, const fs::path& dir) {
         if (row.rates.size() == static_cast<std::size_t>(round) + 1 &&
             these[0].rates.size() == static_cast<std::size_t>(round) + 1) {
           row.ratios.push_back(row.rates.back() / these[0].rates.back());
+          row.added_us.push_back(row.machine_us.back() - these[0].machine_us.back());
           if (row.audit_rates.size() == row.rates.size()) {
             row.audit_ratios.push_back(row.audit_rates.back() / these[0].rates.back());
           }
@@ -607,8 +619,9 @@ int run(const Options& o, const fs::path& dir) {
     }
   }
 
-  std::printf("\n%-22s %-9s %9s %8s %9s %7s %13s %12s\n", "workload", "path", "messages", "seconds",
-              "msgs/s", "ratio", "ratio min-max", "CPU ms/1000");
+  std::printf("\n%-22s %-9s %9s %8s %9s %7s %13s %12s %11s %9s\n", "workload", "path", "messages",
+              "seconds", "msgs/s", "ratio", "ratio min-max", "CPU ms/1000", "machine us",
+              "added us");
   for (const auto& w : workloads) {
     for (const auto& r : rows) {
       if (r.workload != w.label) {
@@ -624,11 +637,15 @@ int run(const Options& o, const fs::path& dir) {
                       static_cast<double>(r.total.cpu_ticks) * 1000.0 /
                           static_cast<double>(ticks_per_second) * 1000.0 / r.total.messages);
       }
+      std::array<char, 32> added{"-"};
+      if (r.path != Path::direct && !r.added_us.empty()) {
+        std::snprintf(added.data(), added.size(), "%.0f", median(r.added_us));
+      }
       const auto [low, high] = std::minmax_element(r.ratios.begin(), r.ratios.end());
-      std::printf("%-22s %-9s %9d %8.2f %9.1f %7.3f %6.3f-%-6.3f %12s\n", r.workload.c_str(),
-                  name(r.path), r.total.messages, r.total.seconds, median(r.rates),
-                  median(r.ratios), r.ratios.empty() ? 0.0 : *low, r.ratios.empty() ? 0.0 : *high,
-                  cpu.data());
+      std::printf("%-22s %-9s %9d %8.2f %9.1f %7.3f %6.3f-%-6.3f %12s %11.0f %9s\n",
+                  r.workload.c_str(), name(r.path), r.total.messages, r.total.seconds,
+                  median(r.rates), median(r.ratios), r.ratios.empty() ? 0.0 : *low,
+                  r.ratios.empty() ? 0.0 : *high, cpu.data(), median(r.machine_us), added.data());
     }
   }
 

@@ -1,0 +1,103 @@
+// What inspecting one SMTP session costs the relay's I/O thread, without sockets: the bytes
+// of a typical session (smtp-source's one 1 KB message through Postfix's smtp-sink, in the
+// chunks a relay reads them) go through the codec (smtp::Conversation) and FactsRecorder,
+// as Session::observe_client/observe_server do. A program that prints figures, not a test.
+//
+//   observe_bench [--sessions N] [--body BYTES]     (defaults 200000, 1024)
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/facts.hpp"
+#include "proxy/facts_recorder.hpp"
+#include "proxy/smtp/conversation.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Chunk {
+  bool from_client;
+  std::string bytes;
+};
+
+// One session as the relay reads it: each command and reply is its own read (smtp-source
+// waits for every reply), the message arrives in one read.
+std::vector<Chunk> typical_session(std::size_t body_bytes) {
+  std::string body =
+      "From: <foo@example.com>\r\nTo: <bar@example.com>\r\nDate: Tue, 24 Nov 2026 12:00:00 "
+      "+0000\r\nMessage-Id: <1234.5678@example.com>\r\nSubject: test\r\n\r\n";
+  while (body.size() < body_bytes) {
+    body += "La de da de da 1.\r\n";
+  }
+  body += ".\r\n";
+  return {
+      {false, "220 sink.example.com ESMTP\r\n"},
+      {true, "EHLO source.example.com\r\n"},
+      {false,
+       "250-sink.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 0\r\n"
+       "250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"},
+      {true, "MAIL FROM:<foo@example.com>\r\n"},
+      {false, "250 2.1.0 Ok\r\n"},
+      {true, "RCPT TO:<bar@example.com>\r\n"},
+      {false, "250 2.1.5 Ok\r\n"},
+      {true, "DATA\r\n"},
+      {false, "354 End data with <CR><LF>.<CR><LF>\r\n"},
+      {true, body},
+      {false, "250 2.0.0 Ok: queued as 1234\r\n"},
+      {true, "QUIT\r\n"},
+      {false, "221 2.0.0 Bye\r\n"},
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long sessions = 200000;
+  std::size_t body_bytes = 1024;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--sessions" && i + 1 < argc) {
+      sessions = std::strtol(argv[++i], nullptr, 10);
+    } else if (a == "--body" && i + 1 < argc) {
+      body_bytes = std::strtoul(argv[++i], nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: observe_bench [--sessions N] [--body BYTES]\n");
+      return 2;
+    }
+  }
+  const auto chunks = typical_session(body_bytes);
+  const hopscope::config::Config config;
+  std::size_t transcript_entries = 0;
+  const auto started = Clock::now();
+  for (long s = 0; s < sessions; ++s) {
+    hopscope::SessionFacts facts;
+    hopscope::smtp::Conversation conversation(hopscope::smtp::Limits{config.relay.max_line_bytes});
+    const auto now = Clock::now();
+    hopscope::FactsRecorder recorder(facts, config.relay.timeouts, now, 5000);
+    for (const auto& chunk : chunks) {
+      if (chunk.from_client) {
+        recorder.client_activity(now);
+        conversation.feed_client(chunk.bytes);
+      } else {
+        recorder.server_activity(now);
+        conversation.feed_server(chunk.bytes);
+      }
+      while (auto event = conversation.next()) {
+        recorder.record(*event, now);
+      }
+      (void)recorder.deadline();
+    }
+    transcript_entries += facts.transcript.size();
+  }
+  const double us =
+      std::chrono::duration<double, std::micro>(Clock::now() - started).count() / double(sessions);
+  std::printf("observe: %.2f us per session (%ld sessions, %zu transcript entries each)\n", us,
+              sessions, transcript_entries / static_cast<std::size_t>(sessions));
+  return 0;
+}
