@@ -89,14 +89,28 @@ std::size_t DataFramer::feed_data(std::string_view in) {
     const char b = in[i];
     switch (state_) {
       case State::mid: {
-        // Hot path: copy up to and including the next LF in one go.
-        const void* hit = std::memchr(in.data() + i, '\n', in.size() - i);
-        const std::size_t end =
-            hit == nullptr
-                ? in.size()
-                : static_cast<std::size_t>(static_cast<const char*>(hit) - in.data()) + 1;
+        // Hot path: copy in one go through the first LF that is the last byte so far or is
+        // followed by a dot. A line that starts with anything else is plain content, so the
+        // lines in between need no state change (line_start/lf_start would go straight back
+        // to mid).
+        std::size_t end = in.size();
+        bool line_ended = false;
+        for (std::size_t scan = i;;) {
+          const void* hit = std::memchr(in.data() + scan, '\n', in.size() - scan);
+          if (hit == nullptr) {
+            break;
+          }
+          const auto lf = static_cast<std::size_t>(static_cast<const char*>(hit) - in.data());
+          if (lf + 1 < in.size() && in[lf + 1] != '.') {
+            scan = lf + 1;
+            continue;
+          }
+          end = lf + 1;
+          line_ended = true;
+          break;
+        }
         piece_.append(in.substr(i, end - i));
-        if (hit != nullptr) {
+        if (line_ended) {
           const char before = end - 1 > i ? in[end - 2] : prev_;
           state_ = before == '\r' ? State::line_start : State::lf_start;
         }
