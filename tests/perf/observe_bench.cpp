@@ -1,7 +1,8 @@
 // What inspecting one SMTP session costs the relay's I/O thread, without sockets: the bytes
 // of a typical session (smtp-source's one 1 KB message through Postfix's smtp-sink, in the
 // chunks a relay reads them) go through the codec (smtp::Conversation) and FactsRecorder,
-// as Session::observe_client/observe_server do. A program that prints figures, not a test.
+// as Session::observe_client/observe_server do; then the audit JSON of that session, as the
+// audit worker builds it. A program that prints figures, not a test.
 //
 //   observe_bench [--sessions N] [--body BYTES]     (defaults 200000, 1024)
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "proxy/audit_json.hpp"
 #include "proxy/facts.hpp"
 #include "proxy/facts_recorder.hpp"
 #include "proxy/smtp/conversation.hpp"
@@ -99,5 +101,40 @@ int main(int argc, char** argv) {
       std::chrono::duration<double, std::micro>(Clock::now() - started).count() / double(sessions);
   std::printf("observe: %.2f us per session (%ld sessions, %zu transcript entries each)\n", us,
               sessions, transcript_entries / static_cast<std::size_t>(sessions));
+
+  // The audit document of the same session, as the audit worker builds it (no findings:
+  // policy is not timed here).
+  hopscope::SessionFacts facts;
+  {
+    hopscope::smtp::Conversation conversation(hopscope::smtp::Limits{config.relay.max_line_bytes});
+    const auto now = Clock::now();
+    hopscope::FactsRecorder recorder(facts, config.relay.timeouts, now, 5000);
+    for (const auto& chunk : chunks) {
+      if (chunk.from_client) {
+        conversation.feed_client(chunk.bytes);
+      } else {
+        conversation.feed_server(chunk.bytes);
+      }
+      while (auto event = conversation.next()) {
+        recorder.record(*event, now);
+      }
+    }
+  }
+  facts.id = "01JDXK5V6R7S8T9A0B1C2D3E4F";
+  facts.started_unix_ms = 1795000000000;
+  facts.ended_unix_ms = facts.started_unix_ms + 40;
+  const hopscope::AuditOptions options;
+  const std::vector<hopscope::FindingView> findings;
+  std::size_t document_bytes = 0;
+  const auto json_started = Clock::now();
+  for (long s = 0; s < sessions; ++s) {
+    document_bytes += hopscope::to_json(facts, findings, "ok", options).size();
+    document_bytes += hopscope::summary_json_line(facts, findings, "ok", options).size();
+  }
+  const double json_us =
+      std::chrono::duration<double, std::micro>(Clock::now() - json_started).count() /
+      double(sessions);
+  std::printf("audit JSON: %.2f us per session (document + sessions.jsonl line, %zu bytes)\n",
+              json_us, document_bytes / static_cast<std::size_t>(sessions));
   return 0;
 }
