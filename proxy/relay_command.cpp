@@ -179,6 +179,12 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
       timer.expires_after(drain_poll);
       co_await timer.async_wait(use_tuple);
     }
+    if (const auto left = context->limits.active(); left > 0) {
+      spdlog::warn(
+          "{} sessions did not close within {} s of being told to; stopping without "
+          "their audit documents",
+          left, close_grace.count());
+    }
   }
   signals.cancel();
   for (auto& c : contexts) {

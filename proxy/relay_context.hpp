@@ -66,6 +66,9 @@ class SessionLimits {
 // closer that posts to its own executor; the registry never touches a socket itself.
 class SessionRegistry {
  public:
+  // Ids start at 1: 0 means "not registered" (a refused session never registers).
+  static constexpr std::uint64_t none = 0;
+
   std::uint64_t add(std::function<void()> closer) {
     const std::lock_guard lock(mutex_);
     const auto id = next_++;
@@ -73,6 +76,9 @@ class SessionRegistry {
     return id;
   }
   void remove(std::uint64_t id) {
+    if (id == none) {
+      return;
+    }
     const std::lock_guard lock(mutex_);
     closers_.erase(id);
   }
@@ -93,7 +99,7 @@ class SessionRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::uint64_t next_ = 0;
+  std::uint64_t next_ = none + 1;
   std::unordered_map<std::uint64_t, std::function<void()>> closers_;
 };
 

@@ -269,6 +269,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   asio::awaitable<bool> refuse_unreachable() {
+    if (forced_) {
+      // Shutdown closed the sockets while connecting: not an outage of the upstream.
+      facts_.end.reason = EndReason::shutdown;
+      facts_.end.detail = "closed at the end of the drain period, before upstream answered";
+      facts_.upstream.connect_error.reset();  // the connect was cut short, it did not fail
+      unreachable_ = true;
+      co_return false;
+    }
     facts_.end.reason = EndReason::upstream_unreachable;
     facts_.end.detail = facts_.upstream.connect_error;
     const std::string line = "421 4.4.0 hopscope: upstream unreachable (" +
@@ -617,7 +625,7 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::Conversation conversation_;
   FactsRecorder recorder_;
   std::optional<tls::HandshakeObserver> observer_;
-  std::uint64_t registry_id_ = 0;
+  std::uint64_t registry_id_ = SessionRegistry::none;  // a refused session never registers
   std::optional<Side> first_close_;
   std::optional<std::string> io_error_;
   bool timed_out_ = false;

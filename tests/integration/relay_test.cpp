@@ -2,6 +2,7 @@
 // Postfix on loopback (issue 4's integration tests): bytes arrive unchanged, the audit
 // documents record what was on the wire, failures never turn into a false success.
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -420,6 +421,35 @@ TEST(RelayShutdown, SigtermDrainsThenClosesWithShutdownReason) {
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 1U);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+}
+
+// A refused session never registers for shutdown; giving back "its" registration once took
+// away the first session's, which the drain then never closed: no document for it.
+TEST(RelayShutdown, RefusedSessionDoesNotHideTheFirstSessionFromTheDrain) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address(),
+                      .extra_toml = "[relay]\nmax_sessions_per_client = 1\n"
+                                    "[relay.timeouts]\ndrain = \"500ms\"\n"});
+  SmtpClient first(relay.host(), relay.port());
+  EXPECT_EQ(first.read_reply().code, 220);
+  {
+    SmtpClient refused(relay.host(), relay.port());
+    EXPECT_EQ(refused.read_reply().code, 421);
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  ::kill(relay.process().pid(), SIGTERM);
+  EXPECT_TRUE(first.wait_closed());
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  std::vector<std::string> reasons;
+  for (const auto& doc : relay.documents()) {
+    reasons.push_back(json_string(doc, "end.reason"));
+  }
+  std::sort(reasons.begin(), reasons.end());
+  EXPECT_EQ(reasons, (std::vector<std::string>{"limit", "shutdown"})) << relay.stderr_text();
 }
 
 }  // namespace
