@@ -17,6 +17,10 @@ constexpr std::size_t max_transcript_bytes = 1 << 20;
 constexpr std::size_t max_anomalies = 1000;
 constexpr std::size_t max_messages = 10000;
 constexpr std::size_t max_recipients_per_message = 1000;  // RFC 5321 §4.5.3.1.8 asks for 100
+// HELO/EHLO lines, envelope addresses and the replies kept per message, together (without
+// it, 10000 messages of 1000 recipients of one 64 KiB line each would all be kept).
+constexpr std::size_t max_envelope_bytes = 1 << 20;
+constexpr std::size_t per_value_bytes = sizeof(std::string);  // what an empty one costs
 
 ReplyFacts to_facts(const smtp::Reply& reply) {
   ReplyFacts r;
@@ -75,6 +79,28 @@ void FactsRecorder::note_cap(const std::string& kind, const std::string& detail)
   if (caps_noted_.insert(kind).second) {
     add_anomaly(AnomalyFacts{"c>s", kind, detail});
   }
+}
+
+bool FactsRecorder::fits_envelope_budget(std::size_t bytes) {
+  if (envelope_bytes_ + bytes > max_envelope_bytes) {
+    note_cap("envelope_capped", "more than " + std::to_string(max_envelope_bytes) +
+                                    " bytes of HELO/EHLO lines, addresses and message replies; "
+                                    "later ones not recorded");
+    return false;
+  }
+  envelope_bytes_ += bytes;
+  return true;
+}
+
+ReplyFacts FactsRecorder::kept_reply(ReplyFacts reply) {
+  std::size_t bytes = 0;
+  for (const auto& line : reply.lines) {
+    bytes += per_value_bytes + line.size();
+  }
+  if (!fits_envelope_budget(bytes)) {
+    reply.lines.clear();  // the code and enhanced status stay: they are what policy reads
+  }
+  return reply;
 }
 
 MessageFacts& FactsRecorder::current_message() {
@@ -149,19 +175,23 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       if (facts_.downstream.helo.empty()) {
         facts_.downstream.helo = cmd.raw;
       }
-      if (!tls_) {
+      if (!tls_ && fits_envelope_budget(per_value_bytes + cmd.raw.size())) {
         facts_.downstream.helo_commands.push_back(cmd.raw);
       }
       break;
     case K::mail: {
       open_message_.reset();
       auto& m = current_message();
-      m.mail_from = cmd.path;
+      if (fits_envelope_budget(cmd.path.size())) {
+        m.mail_from = cmd.path;
+      }
       break;
     }
     case K::rcpt:
       if (auto& rcpts = current_message().rcpt_to; rcpts.size() < max_recipients_per_message) {
-        rcpts.push_back(cmd.path);
+        if (fits_envelope_budget(per_value_bytes + cmd.path.size())) {
+          rcpts.push_back(cmd.path);
+        }
       } else {
         note_cap("recipients_capped",
                  "more than " + std::to_string(max_recipients_per_message) + " recipients");
@@ -238,7 +268,7 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
       break;
     case K::data:
       if (r.reply.code != 354 && open_message_) {
-        facts_.messages[*open_message_].reply = reply;  // DATA refused: no content follows
+        facts_.messages[*open_message_].reply = kept_reply(reply);  // DATA refused: no content
       }
       break;
     case K::quit:
@@ -250,7 +280,7 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
       break;
   }
   if (ends_message && open_message_) {
-    facts_.messages[*open_message_].reply = std::move(reply);
+    facts_.messages[*open_message_].reply = kept_reply(std::move(reply));
     open_message_.reset();
   }
 }

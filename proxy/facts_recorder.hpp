@@ -65,6 +65,11 @@ class FactsRecorder {
   MessageFacts& current_message();
   void add_anomaly(AnomalyFacts anomaly);
   void note_cap(const std::string& kind, const std::string& detail);
+  // Charges `bytes` to the session's envelope budget; false (and an anomaly, once) when it
+  // is spent: the value is then not recorded.
+  bool fits_envelope_budget(std::size_t bytes);
+  // A message's reply as recorded: without its lines once the envelope budget is spent.
+  ReplyFacts kept_reply(ReplyFacts reply);
 
   SessionFacts& facts_;
   config::Timeouts timeouts_;
@@ -84,6 +89,7 @@ class FactsRecorder {
   Sha256 content_hash_;
   std::uint64_t content_size_ = 0;
   std::size_t transcript_bytes_ = 0;
+  std::size_t envelope_bytes_ = 0;
   std::set<std::string> caps_noted_;
 };
 

@@ -2,6 +2,7 @@
 
 #include "proxy/facts_recorder.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -135,6 +136,44 @@ TEST(FactsRecorder, RecipientsPerMessageAreCapped) {
   EXPECT_EQ(h.facts.messages[0].rcpt_to.size(), 1000U);
   ASSERT_FALSE(h.facts.anomalies.empty());
   EXPECT_EQ(h.facts.anomalies.back().kind, "recipients_capped");
+}
+
+// 6000 pipelined EHLO lines of 60000 bytes once held 360 MB in one session's facts.
+TEST(FactsRecorder, HeloLinesAddressesAndRepliesShareOneBoundedBudget) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx ESMTP\r\n", t);
+  const std::string name(60000, 'a');
+  for (int i = 0; i < 40; ++i) {
+    h.client("EHLO " + name + "\r\n", t);
+    h.server("250 mx\r\n", t);
+  }
+  std::size_t kept = 0;
+  for (const auto& line : h.facts.downstream.helo_commands) {
+    kept += line.size();
+  }
+  EXPECT_LE(kept, std::size_t{1} << 20);
+  EXPECT_GE(h.facts.downstream.helo_commands.size(), 16U);  // the budget is not stingy
+  EXPECT_LT(h.facts.downstream.helo_commands.size(), 40U);
+  // Then long addresses and reply lines no longer fit either; the reply code is kept.
+  h.client("MAIL FROM:<" + name + "@d>\r\n", t);
+  h.server("250 ok\r\n", t);
+  h.client("RCPT TO:<" + name + "@d>\r\n", t);
+  h.server("250 ok\r\n", t);
+  h.client("DATA\r\n", t);
+  h.server("354 go\r\n", t);
+  h.client("hi\r\n.\r\n", t);
+  h.server("250 2.0.0 queued " + name + "\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  const auto& m = h.facts.messages[0];
+  EXPECT_TRUE(m.mail_from.empty());
+  EXPECT_TRUE(m.rcpt_to.empty());
+  ASSERT_TRUE(m.reply.has_value());
+  EXPECT_EQ(m.reply->code, 250);
+  EXPECT_TRUE(m.reply->lines.empty());
+  const auto capped = std::count_if(h.facts.anomalies.begin(), h.facts.anomalies.end(),
+                                    [](const auto& a) { return a.kind == "envelope_capped"; });
+  EXPECT_EQ(capped, 1);  // said once
 }
 
 }  // namespace
