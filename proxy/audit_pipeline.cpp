@@ -82,10 +82,18 @@ std::size_t approximate_bytes(const FinishedSession& session) {
   for (const auto& entry : facts.transcript) {
     bytes += per_entry + entry.line.size();
   }
+  for (const auto& helo : facts.downstream.helo_commands) {
+    bytes += per_entry + helo.size();
+  }
   for (const auto& message : facts.messages) {
     bytes += sizeof(MessageFacts) + message.mail_from.size();
     for (const auto& rcpt : message.rcpt_to) {
       bytes += per_entry + rcpt.size();
+    }
+    if (message.reply) {
+      for (const auto& line : message.reply->lines) {
+        bytes += per_entry + line.size();
+      }
     }
   }
   for (const auto& anomaly : facts.anomalies) {
@@ -271,19 +279,48 @@ AuditPipeline::Judged AuditPipeline::judge(FinishedSession& session) const {
 }
 
 void AuditPipeline::write_batch(std::vector<FinishedSession>& batch) {
-  std::vector<Judged> judged;
-  judged.reserve(batch.size());
-  std::vector<AuditItem> items;
-  items.reserve(batch.size());
-  for (auto& session : batch) {
-    judged.push_back(judge(session));
+  // An exception escaping a worker thread would call std::terminate and stop the mail: a
+  // session that cannot be judged or written is counted as lost and said on stderr instead.
+  std::uint64_t failed = 0;
+  try {
+    std::vector<Judged> judged;
+    std::vector<std::size_t> of_session;  // judged[k] belongs to batch[of_session[k]]
+    judged.reserve(batch.size());
+    of_session.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      try {
+        judged.push_back(judge(batch[i]));
+        of_session.push_back(i);
+      } catch (const std::exception& e) {
+        ++failed;
+        spdlog::error("audit: session {}: {}; its document is lost", batch[i].facts.id, e.what());
+      }
+    }
+    std::vector<AuditItem> items;
+    items.reserve(judged.size());
+    for (std::size_t k = 0; k < judged.size(); ++k) {
+      items.push_back(
+          AuditItem{&batch[of_session[k]].facts, &judged[k].findings, &judged[k].verdict});
+    }
+    bool written = false;
+    try {
+      writer_->write_batch(items);
+      written = true;
+    } catch (const std::exception& e) {
+      failed += items.size();
+      spdlog::error("audit: writing {} documents failed: {}; they are lost", items.size(),
+                    e.what());
+    }
+    for (std::size_t k = 0; written && k < judged.size(); ++k) {
+      spdlog::info("{}", judged[k].summary);  // spdlog reports its own errors; never throws
+    }
+  } catch (const std::exception& e) {
+    failed = batch.size();
+    spdlog::error("audit: {} documents lost: {}", batch.size(), e.what());
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    items.push_back(AuditItem{&batch[i].facts, &judged[i].findings, &judged[i].verdict});
-  }
-  writer_->write_batch(items);
-  for (const auto& j : judged) {
-    spdlog::info("{}", j.summary);
+  if (failed > 0) {
+    const std::lock_guard lock(mutex_);
+    dropped_ += failed;
   }
 }
 

@@ -108,5 +108,19 @@ TEST(AuditPipeline, MemoryEstimateGrowsWithTranscriptAndCertificates) {
   EXPECT_GE(approximate_bytes(session), with_line + 5000);
 }
 
+TEST(AuditPipeline, MemoryEstimateCountsHeloLinesAndMessageReplies) {
+  SessionIdGenerator ids;
+  auto session = session_with_id(ids);
+  const auto base = approximate_bytes(session);
+  session.facts.downstream.helo_commands.assign(10, std::string(1000, 'h'));
+  const auto with_helo = approximate_bytes(session);
+  EXPECT_GE(with_helo, base + 10000);
+  MessageFacts message;
+  message.reply = ReplyFacts{};
+  message.reply->lines.assign(4, std::string(1000, 'r'));
+  session.facts.messages.push_back(message);
+  EXPECT_GE(approximate_bytes(session), with_helo + 4000);
+}
+
 }  // namespace
 }  // namespace hopscope
