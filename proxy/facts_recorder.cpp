@@ -129,6 +129,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           content_hash_.update(e.bytes);
           content_size_ += e.bytes.size();
           in_message_content_ = true;
+          chunk_arrived(e.bytes.size(), now);
         } else if constexpr (std::is_same_v<T, smtp::MessageEnd>) {
           auto& m = current_message();
           m.size = content_size_;
@@ -207,6 +208,11 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
         // The reply to BDAT LAST comes once the whole message is in (RFC 3030 §2).
         limit = timeouts_.data_end;
         ends_message = true;
+      }
+      if (cmd.bdat_size && *cmd.bdat_size > 0) {
+        chunk_left_ = *cmd.bdat_size;
+        pending_.push_back({now, limit, "the reply to " + cmd.verb, ends_message, true});
+        return;
       }
       break;
     case K::starttls:
@@ -292,9 +298,30 @@ void FactsRecorder::said_to_sender(std::string_view line, Clock::time_point now)
   add_transcript(now, "s>c", "[hopscope] " + std::string(line));
 }
 
+void FactsRecorder::chunk_arrived(std::size_t bytes, Clock::time_point now) {
+  if (chunk_left_ == 0) {
+    return;  // DATA content
+  }
+  chunk_left_ -= std::min<std::uint64_t>(chunk_left_, bytes);
+  if (chunk_left_ > 0) {
+    return;
+  }
+  // The chunk is in: from now on upstream owes the reply (RFC 3030 §2).
+  for (auto& p : pending_) {
+    if (p.awaiting_chunk) {
+      p.awaiting_chunk = false;
+      p.since = now;
+      break;
+    }
+  }
+}
+
 FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
   if (tls_) {
     return last_activity_ + timeouts_.tls_idle;
+  }
+  if (!pending_.empty() && pending_.front().awaiting_chunk) {
+    return last_client_read_ + timeouts_.data_block;  // the chunk is still arriving
   }
   if (!pending_.empty()) {
     return pending_.front().since + pending_.front().limit;
@@ -308,6 +335,9 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
 std::string FactsRecorder::waiting_for() const {
   if (tls_) {
     return "TLS traffic in either direction (tls_idle)";
+  }
+  if (!pending_.empty() && pending_.front().awaiting_chunk) {
+    return "the rest of the BDAT chunk from the sender";
   }
   if (!pending_.empty()) {
     return pending_.front().what + " from upstream";

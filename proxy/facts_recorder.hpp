@@ -57,6 +57,9 @@ class FactsRecorder {
     Clock::duration limit;
     std::string what;
     bool ends_message = false;  // the final reply of a message (after the dot, or BDAT LAST)
+    // A BDAT whose chunk is still arriving: the reply is due only once the chunk is in, so
+    // until then the sender's reads set the pace (data_block), as within DATA.
+    bool awaiting_chunk = false;
   };
   void add_transcript(Clock::time_point now, std::string dir, std::string line,
                       std::optional<std::uint64_t> data_bytes = std::nullopt);
@@ -68,6 +71,8 @@ class FactsRecorder {
   // Charges `bytes` to the session's envelope budget; false (and an anomaly, once) when it
   // is spent: the value is then not recorded.
   bool fits_envelope_budget(std::size_t bytes);
+  // Counts BDAT chunk bytes; the chunk's last byte starts the wait for its reply.
+  void chunk_arrived(std::size_t bytes, Clock::time_point now);
   // A message's reply as recorded: without its lines once the envelope budget is spent.
   ReplyFacts kept_reply(ReplyFacts reply);
 
@@ -90,6 +95,7 @@ class FactsRecorder {
   std::uint64_t content_size_ = 0;
   std::size_t transcript_bytes_ = 0;
   std::size_t envelope_bytes_ = 0;
+  std::uint64_t chunk_left_ = 0;  // bytes of the current BDAT chunk not yet seen
   std::set<std::string> caps_noted_;
 };
 
