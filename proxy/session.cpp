@@ -27,6 +27,7 @@
 #include "proxy/session_id.hpp"
 #include "proxy/smtp/ascii.hpp"
 #include "proxy/smtp/conversation.hpp"
+#include "proxy/smtp/reply_boundary.hpp"
 #include "tls/handshake_observer.hpp"
 #include "tls/record_parser.hpp"
 #include <sys/socket.h>
@@ -363,6 +364,9 @@ class Session : public std::enable_shared_from_this<Session> {
       } else {
         recorder_.server_activity(Clock::now());
         facts_.bytes_server_to_client += n;
+        if (!observer_) {
+          server_replies_.feed(bytes);
+        }
         observe_server(bytes);
         if (closing_) {
           co_return;  // the watchdog is saying goodbye to the sender
@@ -455,7 +459,10 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       timed_out_ = true;
       facts_.end.detail = "no " + recorder_.waiting_for() + " within the time limit";
-      if (!writing_to_client_) {
+      // Our 421 only between whole replies in clear text: glued to half a reply it could
+      // complete a success the upstream never sent; inside TLS it would be garbage. Else
+      // the sender sees the connection drop, and retries.
+      if (!writing_to_client_ && !observer_ && server_replies_.at_reply_end()) {
         closing_ = true;
         const std::string line = "421 4.4.2 hopscope: timeout waiting for " +
                                  recorder_.waiting_for() + "; closing connection\r\n";
@@ -625,6 +632,7 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::Conversation conversation_;
   FactsRecorder recorder_;
   std::optional<tls::HandshakeObserver> observer_;
+  smtp::ReplyBoundary server_replies_;  // what the sender has been given of upstream's replies
   std::uint64_t registry_id_ = SessionRegistry::none;  // a refused session never registers
   std::optional<Side> first_close_;
   std::optional<std::string> io_error_;

@@ -331,6 +331,37 @@ TEST(RelayTimeouts, SlowReplyAfterFinalDotIsWaitedFor) {
   EXPECT_EQ(json_string(relay.documents().at(0), "end.reason"), "quit");
 }
 
+// A reply cut off mid-line by a stalled upstream must not be completed by hopscope's own
+// 421: "250 2.6.0 <id> queu" + "421 …\r\n" would read as a whole 250 to the sender.
+TEST(RelayTimeouts, TimeoutMidReplyClosesWithoutAddingA421) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    accept_envelope(c);
+    c.read_until_final_dot();
+    c.say("250 2.6.0 <id@up> queu");  // the scenario: upstream stalls mid-line
+    c.read_line();                    // until the relay closes
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndata_end = \"1s\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  EXPECT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+  EXPECT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+  EXPECT_EQ(client.command("DATA").code, 354);
+  client.send("Subject: cut\r\n\r\nbody\r\n.\r\n");
+  std::string received;
+  std::array<char, 512> buf{};
+  for (;;) {  // until the relay closes; SmtpClient's receive timeout bounds each read
+    const auto n = ::recv(client.fd(), buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      break;
+    }
+    received.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(received, "250 2.6.0 <id@up> queu");
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  EXPECT_EQ(json_string(relay.documents().at(0), "end.reason"), "timeout");
+}
+
 // Postfix: "The entire command must be received within the time limit". A sender that
 // trickles one byte every 300 ms is cut after `command` (1s), not kept alive by each byte.
 TEST(RelayTimeouts, TricklingSenderIsCutAtOneDeadlinePerCommand) {
