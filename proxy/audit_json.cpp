@@ -2,332 +2,576 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <limits>
 #include <string_view>
-
-#include <boost/json.hpp>
+#include <type_traits>
 
 #include "proxy/printable.hpp"
+
+// The documents are written straight into one std::string, with no DOM: one audit document
+// per session made the Boost.JSON tree (one allocation per node and per escaped string) the
+// dominant cost. The output must stay byte for byte what json::serialize() of that tree
+// produced; tests/unit/proxy/audit/audit_json_oracle_test.cpp checks it against a copy of
+// the old encoder.
 
 namespace hopscope {
 namespace {
 
-namespace json = boost::json;
+// Appends `n` in decimal, as Boost.JSON prints int64 and uint64 values.
+template <typename T>
+void append_integer(std::string& out, T n) {
+  std::array<char, 24> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), n);
+  (void)ec;  // 24 characters hold any 64-bit integer
+  out.append(buf.data(), end);
+}
 
-// Turns facts into JSON values with one cap for every string that came from the wire.
+// Appends the JSON escape of one byte that serialize() escapes: '"' and '\\' get a
+// backslash; \b \t \n \f \r use their short forms; other bytes below 0x20 become \u00xx
+// with lower-case hex (checked against Boost 1.81).
+void append_json_escape(std::string& out, unsigned char b) {
+  static constexpr std::string_view lower_hex = "0123456789abcdef";
+  switch (b) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    default:
+      out += "\\u00";
+      out += lower_hex[b >> 4U];
+      out += lower_hex[b & 0x0FU];
+  }
+}
+
+// Bytes that serialize() copies verbatim: '/', DEL and every byte >= 0x80 included (it
+// does not validate UTF-8 on output).
+bool json_verbatim(unsigned char b) {
+  return b >= 0x20U && b != '"' && b != '\\';
+}
+
+// Appends the body of a JSON string (no quotes) exactly as Boost.JSON's serialize() writes
+// it, copying verbatim runs in one append. Used for keys and for strings that did not come
+// from the wire.
+void append_json_escaped(std::string& out, std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto j = i;
+    while (j < s.size() && json_verbatim(static_cast<unsigned char>(s[j]))) {
+      ++j;
+    }
+    out.append(s.substr(i, j - i));
+    if (j < s.size()) {
+      append_json_escape(out, static_cast<unsigned char>(s[j]));
+      ++j;
+    }
+    i = j;
+  }
+}
+
+// Printable ASCII that neither printable() nor JSON escapes: copied in runs.
+bool is_plain(unsigned char b) {
+  return b >= 0x20U && b < 0x7FU && b != '\\' && b != '"';
+}
+
+// printable() / printable_escaped() (proxy/printable.hpp) fused with the JSON escaping of
+// their result: the same bytes as append_json_escaped(out, printable(s, max_bytes)) but
+// without a temporary string per value. printable()'s output holds no control bytes, so
+// only '"' and '\\' need a JSON escape here. The cap counts printable()'s bytes, not the
+// JSON bytes. Keep in step with detail::escape(); the oracle test fails if it drifts.
+void append_printable(std::string& out, std::string_view s, std::size_t max_bytes,
+                      bool double_backslash) {
+  static constexpr std::string_view upper_hex = "0123456789ABCDEF";
+  std::size_t produced = 0;  // bytes printable() would have written so far
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (produced >= max_bytes) {
+      out += "…[+";
+      append_integer(out, s.size() - i);
+      out += " bytes]";
+      return;
+    }
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (is_plain(b)) {
+      // A run never crosses the cap, so the cut falls where printable() puts it.
+      const auto end = i + std::min(max_bytes - produced, s.size() - i);
+      auto j = i + 1;
+      while (j < end && is_plain(static_cast<unsigned char>(s[j]))) {
+        ++j;
+      }
+      out.append(s.substr(i, j - i));
+      produced += j - i;
+      i = j;
+    } else if (b == '"') {
+      out += "\\\"";
+      ++produced;
+      ++i;
+    } else if (b == '\\') {
+      out += double_backslash ? R"(\\\\)" : R"(\\)";
+      produced += double_backslash ? 2 : 1;
+      ++i;
+    } else if (const std::size_t n = b >= 0x80U ? utf8_sequence_length(s, i) : 0; n > 0) {
+      out.append(s.substr(i, n));
+      produced += n;
+      i += n;
+    } else {
+      out += "\\\\x";  // printable()'s "\xNN", its backslash escaped for JSON
+      out += upper_hex[b >> 4U];
+      out += upper_hex[b & 0x0FU];
+      produced += 4;
+      ++i;
+    }
+  }
+}
+
+// Compact JSON into one string, with the separators serialize() writes: no spaces, ','
+// between members and elements, ':' after a key. The caller keeps the structure balanced.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::size_t reserve) { out_.reserve(reserve); }
+
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+
+  void key(std::string_view k) {
+    // Punctuation in as few appends as possible: keys are most of the calls.
+    out_.append(need_comma_ ? R"(,")" : R"(")");
+    append_json_escaped(out_, k);
+    out_.append(R"(":)");
+    need_comma_ = false;  // the value follows the key directly
+  }
+
+  void null() {
+    separate();
+    out_ += "null";
+  }
+
+  void boolean(bool b) {
+    separate();
+    out_ += b ? "true" : "false";
+  }
+
+  template <typename T>
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) void number(T n) {
+    separate();
+    append_integer(out_, n);
+  }
+
+  void string(std::string_view s) {
+    separate();
+    quoted(s);
+  }
+
+  // A string whose body the caller appends already escaped (see append_printable).
+  std::string& begin_string() {
+    separate();
+    out_ += '"';
+    return out_;
+  }
+  void end_string() { out_ += '"'; }
+
+  std::string& buffer() { return out_; }
+
+ private:
+  void separate() {
+    if (need_comma_) {
+      out_ += ',';
+    }
+    need_comma_ = true;
+  }
+
+  void open(char c) {
+    separate();
+    out_ += c;
+    need_comma_ = false;
+  }
+
+  void close(char c) {
+    out_ += c;
+    need_comma_ = true;
+  }
+
+  void quoted(std::string_view s) {
+    out_ += '"';
+    append_json_escaped(out_, s);
+    out_ += '"';
+  }
+
+  std::string out_;
+  bool need_comma_ = false;
+};
+
+// Writes facts as JSON values, with one cap for every string that came from the wire. Key
+// order is the published order (DESIGN.md §5): it follows the code below line by line.
 class Encoder {
  public:
-  explicit Encoder(const AuditOptions& options) : options_(options) {}
+  Encoder(JsonWriter& w, const AuditOptions& options) : w_(w), options_(options) {}
+
+  // Writes a member's key; the caller then writes its value: field("a").text(x).
+  Encoder& field(std::string_view key) {
+    w_.key(key);
+    return *this;
+  }
+
+  void null() { w_.null(); }
+  void boolean(bool b) { w_.boolean(b); }
+  template <typename T>
+  void number(T n) {
+    w_.number(n);
+  }
 
   // A string from the network (or derived from it): escaped and capped.
-  [[nodiscard]] json::string text(std::string_view s) const {
-    return {printable(s, options_.line_cap)};
-  }
+  void text(std::string_view s) { escaped(s, true, options_.line_cap); }
 
   // Like text(), but an empty string is null (an absent value).
-  [[nodiscard]] json::value nonempty_text(std::string_view s) const {
+  void nonempty_text(std::string_view s) {
     if (s.empty()) {
-      return nullptr;
+      w_.null();
+    } else {
+      text(s);
     }
-    return text(s);
   }
 
-  [[nodiscard]] json::value text_or_null(const std::optional<std::string>& s) const {
-    if (!s) {
-      return nullptr;
+  void text_or_null(const std::optional<std::string>& s) {
+    if (s) {
+      text(*s);
+    } else {
+      w_.null();
     }
-    return text(*s);
   }
 
   // Text that may hold several lines: each line is escaped and capped on its own, and the
   // "\n" between lines is kept so that a reader sees the lines.
-  [[nodiscard]] json::string lines_text(std::string_view s) const {
-    return each_line(s, printable);
-  }
+  void lines_text(std::string_view s) { each_line(s, true); }
 
   // Multi-line text that policy already escaped (findings): backslashes are kept as they
   // are, so "\\x0A" in evidence is not doubled; anything unprintable is still escaped.
-  [[nodiscard]] json::string escaped_lines_text(std::string_view s) const {
-    return each_line(s, printable_escaped);
-  }
+  void escaped_lines_text(std::string_view s) { each_line(s, false); }
 
-  [[nodiscard]] json::array text_array(const std::vector<std::string>& items) const {
-    json::array a;
-    a.reserve(items.size());
+  void text_array(const std::vector<std::string>& items) {
+    w_.begin_array();
     for (const auto& s : items) {
-      a.emplace_back(text(s));
+      text(s);
     }
-    return a;
+    w_.end_array();
   }
 
-  // A reply as one string: its lines joined with "\n" (a single line stays as it is).
-  [[nodiscard]] json::value reply(const std::optional<ReplyFacts>& r) const {
+  // A reply as one string: its lines joined with "\n" (a single line stays as it is). As
+  // before, a separator is only written once something precedes it, so leading empty lines
+  // vanish.
+  void reply(const std::optional<ReplyFacts>& r) {
     if (!r) {
-      return nullptr;
+      w_.null();
+      return;
     }
-    std::string out;
+    auto& out = w_.begin_string();
+    bool written = false;
     for (const auto& line : r->lines) {
-      if (!out.empty()) {
-        out += '\n';
+      if (written) {
+        out += "\\n";
       }
-      out += printable(line, options_.line_cap);
+      append_printable(out, line, options_.line_cap, true);
+      written = written || !line.empty();  // printable() of a non-empty line is non-empty
     }
-    return json::string(out);
+    w_.end_string();
   }
 
-  [[nodiscard]] json::value reply_lines(const std::optional<ReplyFacts>& r) const {
-    if (!r) {
-      return nullptr;
+  void reply_lines(const std::optional<ReplyFacts>& r) {
+    if (r) {
+      text_array(r->lines);
+    } else {
+      w_.null();
     }
-    return text_array(r->lines);
   }
 
-  [[nodiscard]] json::value plaintext(const std::optional<PlaintextEvidence>& p) const {
+  void plaintext(const std::optional<PlaintextEvidence>& p) {
     if (!p) {
-      return nullptr;
+      w_.null();
+      return;
     }
-    return json::object{{"bytes", p->bytes}, {"first_bytes", text(p->first_bytes)}};
+    w_.begin_object();
+    field("bytes").number(p->bytes);
+    field("first_bytes").text(p->first_bytes);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::object starttls(const StartTlsFacts& s) const {
-    return json::object{
-        {"offered", s.offered},
-        {"attempted", s.attempted},
-        {"reply", reply(s.reply)},
-        {"handshake", nonempty_text(s.handshake)},
-        {"client_plaintext_after_starttls", plaintext(s.client_plaintext_after_starttls)},
-        {"server_plaintext_after_220", plaintext(s.server_plaintext_after_220)},
-    };
+  void starttls(const StartTlsFacts& s) {
+    w_.begin_object();
+    field("offered").boolean(s.offered);
+    field("attempted").boolean(s.attempted);
+    field("reply").reply(s.reply);
+    field("handshake").nonempty_text(s.handshake);
+    field("client_plaintext_after_starttls").plaintext(s.client_plaintext_after_starttls);
+    field("server_plaintext_after_220").plaintext(s.server_plaintext_after_220);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::array dn(const std::vector<tls::DnAttribute>& attributes) const {
-    json::array a;
+  void dn(const std::vector<tls::DnAttribute>& attributes) {
+    w_.begin_array();
     for (const auto& attr : attributes) {
-      a.emplace_back(json::object{{"type", text(attr.type)}, {"value", text(attr.value)}});
+      w_.begin_object();
+      field("type").text(attr.type);
+      field("value").text(attr.value);
+      w_.end_object();
     }
-    return a;
+    w_.end_array();
   }
 
-  [[nodiscard]] json::object certificate(const tls::CertificateFacts& c) const {
-    return json::object{
-        {"subject", text(c.subject)},
-        {"issuer", text(c.issuer)},
-        {"subject_dn", dn(c.subject_dn)},
-        {"issuer_dn", dn(c.issuer_dn)},
-        {"san", text_array(c.san_dns)},
-        {"san_ip", text_array(c.san_ip)},
-        {"serial", text(c.serial)},
-        {"not_before", text(c.not_before)},
-        {"not_after", text(c.not_after)},
-        {"sha256", text(c.sha256)},
-        {"sha1", text(c.sha1)},
-        {"spki_sha256", text(c.spki_sha256)},
-        {"key", text(c.key)},
-        {"key_type", text(c.key_type)},
-        {"key_bits", c.key_bits},
-        {"signature", text(c.signature)},
-        {"self_signed", c.self_signed},
-        {"is_ca", c.is_ca},
-        // Base64 is ASCII: escaped for safety but never capped, so the document can be
-        // re-verified offline.
-        {"der", json::string(printable(c.der_base64, std::numeric_limits<std::size_t>::max()))},
-        {"parse_error", nonempty_text(c.parse_error)},
-    };
+  void certificate(const tls::CertificateFacts& c) {
+    w_.begin_object();
+    field("subject").text(c.subject);
+    field("issuer").text(c.issuer);
+    field("subject_dn").dn(c.subject_dn);
+    field("issuer_dn").dn(c.issuer_dn);
+    field("san").text_array(c.san_dns);
+    field("san_ip").text_array(c.san_ip);
+    field("serial").text(c.serial);
+    field("not_before").text(c.not_before);
+    field("not_after").text(c.not_after);
+    field("sha256").text(c.sha256);
+    field("sha1").text(c.sha1);
+    field("spki_sha256").text(c.spki_sha256);
+    field("key").text(c.key);
+    field("key_type").text(c.key_type);
+    field("key_bits").number(c.key_bits);
+    field("signature").text(c.signature);
+    field("self_signed").boolean(c.self_signed);
+    field("is_ca").boolean(c.is_ca);
+    // Base64 is ASCII: escaped for safety but never capped, so the document can be
+    // re-verified offline.
+    field("der").escaped(c.der_base64, true, std::numeric_limits<std::size_t>::max());
+    field("parse_error").nonempty_text(c.parse_error);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::array certificates(const std::vector<tls::CertificateFacts>& chain) const {
-    json::array a;
-    a.reserve(chain.size());
+  void certificates(const std::vector<tls::CertificateFacts>& chain) {
+    w_.begin_array();
     for (const auto& c : chain) {
-      a.emplace_back(certificate(c));
+      certificate(c);
     }
-    return a;
+    w_.end_array();
   }
 
-  [[nodiscard]] json::object verification(const tls::VerificationFacts& v) const {
-    json::value name_matched = nullptr;
+  void verification(const tls::VerificationFacts& v) {
+    w_.begin_object();
+    field("checked").boolean(v.checked);
+    field("trusted").boolean(v.trusted);
+    field("error").nonempty_text(v.error);
+    field("error_depth").number(v.error_depth);
     if (v.name_matched) {
-      name_matched = *v.name_matched;
+      field("name_matched").boolean(*v.name_matched);
+    } else {
+      field("name_matched").null();
     }
-    return json::object{
-        {"checked", v.checked},
-        {"trusted", v.trusted},
-        {"error", nonempty_text(v.error)},
-        {"error_depth", v.error_depth},
-        {"name_matched", name_matched},
-        {"matched_name", text_or_null(v.matched_name)},
-        {"expected_names", text_array(v.expected_names)},
-    };
+    field("matched_name").text_or_null(v.matched_name);
+    field("expected_names").text_array(v.expected_names);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::value alert(const std::optional<AlertFacts>& a) const {
+  void alert(const std::optional<AlertFacts>& a) {
     if (!a) {
-      return nullptr;
+      w_.null();
+      return;
     }
-    return json::object{{"direction", text(a->direction)},
-                        {"level", text(a->level)},
-                        {"description", text(a->description)},
-                        {"code", a->code}};
+    w_.begin_object();
+    field("direction").text(a->direction);
+    field("level").text(a->level);
+    field("description").text(a->description);
+    field("code").number(a->code);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::value tls(const std::optional<TlsFacts>& t) const {
+  void tls(const std::optional<TlsFacts>& t) {
     if (!t) {
-      return nullptr;
+      w_.null();
+      return;
     }
-    return json::object{
-        {"seen", t->seen},
-        {"source", text(t->source)},
-        {"version", text_or_null(t->version)},
-        {"cipher", text_or_null(t->cipher)},
-        {"cipher_id", t->cipher_id},
-        {"sni", text_or_null(t->sni)},
-        {"alpn", text_or_null(t->alpn)},
-        {"offered_alpn", text_array(t->offered_alpn)},
-        {"offered_versions", text_array(t->offered_versions)},
-        {"offered_ciphers", text_array(t->offered_ciphers)},
-        {"offered_groups", text_array(t->offered_groups)},
-        {"alert", alert(t->alert)},
-        {"resumed", t->resumed},
-        {"hello_retry_request", t->hello_retry_request},
-        {"client_certificate_requested", t->client_certificate_requested},
-        {"client_certificates", certificates(t->client_certificates)},
-        {"server_certificates", certificates(t->server_certificates)},
-        {"verification", verification(t->verification)},
-        {"client_app_records", t->client_app_records},
-        {"server_app_records", t->server_app_records},
-        {"client_app_bytes", t->client_app_bytes},
-        {"server_app_bytes", t->server_app_bytes},
-        {"parse_error", nonempty_text(t->parse_error)},
-    };
+    w_.begin_object();
+    field("seen").boolean(t->seen);
+    field("source").text(t->source);
+    field("version").text_or_null(t->version);
+    field("cipher").text_or_null(t->cipher);
+    field("cipher_id").number(t->cipher_id);
+    field("sni").text_or_null(t->sni);
+    field("alpn").text_or_null(t->alpn);
+    field("offered_alpn").text_array(t->offered_alpn);
+    field("offered_versions").text_array(t->offered_versions);
+    field("offered_ciphers").text_array(t->offered_ciphers);
+    field("offered_groups").text_array(t->offered_groups);
+    field("alert").alert(t->alert);
+    field("resumed").boolean(t->resumed);
+    field("hello_retry_request").boolean(t->hello_retry_request);
+    field("client_certificate_requested").boolean(t->client_certificate_requested);
+    field("client_certificates").certificates(t->client_certificates);
+    field("server_certificates").certificates(t->server_certificates);
+    field("verification").verification(t->verification);
+    field("client_app_records").number(t->client_app_records);
+    field("server_app_records").number(t->server_app_records);
+    field("client_app_bytes").number(t->client_app_bytes);
+    field("server_app_bytes").number(t->server_app_bytes);
+    field("parse_error").nonempty_text(t->parse_error);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::object downstream(const DownstreamFacts& d) const {
-    json::value tls_value = nullptr;
+  void downstream(const DownstreamFacts& d) {
+    w_.begin_object();
+    field("peer").text(d.peer);
+    field("local").text(d.local);
+    field("original_destination").text_or_null(d.original_destination);
+    field("helo").text(d.helo);
+    field("helo_commands").text_array(d.helo_commands);
+    field("starttls").starttls(d.starttls);
     if (d.tls_end_to_end) {
       // DESIGN.md §5: in passthrough the one handshake is recorded on upstream.tls.
-      tls_value = json::object{{"end_to_end", true}};
+      field("tls");
+      w_.begin_object();
+      field("end_to_end").boolean(true);
+      w_.end_object();
     } else {
-      tls_value = tls(d.tls);
+      field("tls").tls(d.tls);
     }
-    return json::object{
-        {"peer", text(d.peer)},
-        {"local", text(d.local)},
-        {"original_destination", text_or_null(d.original_destination)},
-        {"helo", text(d.helo)},
-        {"helo_commands", text_array(d.helo_commands)},
-        {"starttls", starttls(d.starttls)},
-        {"tls", tls_value},
-        {"closed_first", d.closed_first},
-    };
+    field("closed_first").boolean(d.closed_first);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::object upstream(const UpstreamFacts& u) const {
-    return json::object{
-        {"address", text(u.address)},
-        {"local", text(u.local)},
-        {"banner", reply(u.banner)},
-        {"ehlo_reply", reply_lines(u.ehlo_reply)},
-        {"capabilities", text_array(u.capabilities)},
-        {"helo_reply", reply(u.helo_reply)},
-        {"starttls", starttls(u.starttls)},
-        {"tls", tls(u.tls)},
-        {"connect_error", text_or_null(u.connect_error)},
-    };
+  void upstream(const UpstreamFacts& u) {
+    w_.begin_object();
+    field("address").text(u.address);
+    field("local").text(u.local);
+    field("banner").reply(u.banner);
+    field("ehlo_reply").reply_lines(u.ehlo_reply);
+    field("capabilities").text_array(u.capabilities);
+    field("helo_reply").reply(u.helo_reply);
+    field("starttls").starttls(u.starttls);
+    field("tls").tls(u.tls);
+    field("connect_error").text_or_null(u.connect_error);
+    w_.end_object();
   }
 
-  [[nodiscard]] json::array messages(const std::vector<MessageFacts>& list) const {
-    json::array a;
-    a.reserve(list.size());
+  void message(const MessageFacts& m) {
+    w_.begin_object();
+    if (options_.record_envelope) {
+      field("mail_from").text(m.mail_from);
+      field("rcpt_to").text_array(m.rcpt_to);
+    }
+    field("transfer").text(m.transfer);
+    field("size").number(m.size);
+    field("sha256").nonempty_text(m.sha256);
+    field("reply").reply(m.reply);
+    field("ambiguous_end_of_data").boolean(m.ambiguous_end_of_data);
+    // A few bytes around the ambiguous terminator: the evidence, never the body.
+    field("ambiguous_evidence").nonempty_text(m.ambiguous_evidence);
+    w_.end_object();
+  }
+
+  void messages(const std::vector<MessageFacts>& list) {
+    w_.begin_array();
     for (const auto& m : list) {
-      json::object o;
-      if (options_.record_envelope) {
-        o["mail_from"] = text(m.mail_from);
-        o["rcpt_to"] = text_array(m.rcpt_to);
-      }
-      o["transfer"] = text(m.transfer);
-      o["size"] = m.size;
-      o["sha256"] = nonempty_text(m.sha256);
-      o["reply"] = reply(m.reply);
-      o["ambiguous_end_of_data"] = m.ambiguous_end_of_data;
-      // A few bytes around the ambiguous terminator: the evidence, never the body.
-      o["ambiguous_evidence"] = nonempty_text(m.ambiguous_evidence);
-      a.emplace_back(std::move(o));
+      message(m);
     }
-    return a;
+    w_.end_array();
   }
 
-  [[nodiscard]] json::value transcript(const std::vector<TranscriptEntry>& entries) const {
+  void transcript(const std::vector<TranscriptEntry>& entries) {
     if (!options_.transcript) {
-      return nullptr;
+      w_.null();
+      return;
     }
-    json::array a;
-    a.reserve(entries.size());
+    w_.begin_array();
     for (const auto& e : entries) {
-      json::object o{{"t_ms", e.t_ms}, {"dir", text(e.dir)}};
+      w_.begin_object();
+      field("t_ms").number(e.t_ms);
+      field("dir").text(e.dir);
       if (e.data_bytes) {
         // Message content is never stored: only its size.
-        o["data_bytes"] = *e.data_bytes;
+        field("data_bytes").number(*e.data_bytes);
       } else {
-        o["line"] = text(e.line);
+        field("line").text(e.line);
       }
-      a.emplace_back(std::move(o));
+      w_.end_object();
     }
-    return a;
+    w_.end_array();
   }
 
-  [[nodiscard]] json::array anomalies(const std::vector<AnomalyFacts>& list) const {
-    json::array a;
-    a.reserve(list.size());
+  void anomalies(const std::vector<AnomalyFacts>& list) {
+    w_.begin_array();
     for (const auto& x : list) {
-      a.emplace_back(json::object{
-          {"dir", text(x.dir)}, {"kind", text(x.kind)}, {"detail", lines_text(x.detail)}});
+      w_.begin_object();
+      field("dir").text(x.dir);
+      field("kind").text(x.kind);
+      field("detail").lines_text(x.detail);
+      w_.end_object();
     }
-    return a;
+    w_.end_array();
   }
 
-  [[nodiscard]] json::array findings(const std::vector<FindingView>& list) const {
-    json::array a;
-    a.reserve(list.size());
+  void findings(const std::vector<FindingView>& list) {
+    w_.begin_array();
     for (const auto& f : list) {
-      a.emplace_back(json::object{
-          {"id", text(f.id)},
-          {"severity", text(f.severity)},
-          {"leg", text(f.leg)},
-          {"summary", escaped_lines_text(f.summary)},
-          {"evidence", escaped_lines_text(f.evidence)},
-          {"remedy", escaped_lines_text(f.remedy)},
-      });
+      w_.begin_object();
+      field("id").text(f.id);
+      field("severity").text(f.severity);
+      field("leg").text(f.leg);
+      field("summary").escaped_lines_text(f.summary);
+      field("evidence").escaped_lines_text(f.evidence);
+      field("remedy").escaped_lines_text(f.remedy);
+      w_.end_object();
     }
-    return a;
+    w_.end_array();
   }
 
-  [[nodiscard]] json::value verdict(const std::string& v) const {
+  void verdict(const std::string& v) {
     if (v.empty()) {
-      return nullptr;
+      w_.null();
+    } else {
+      escaped(v, false, options_.line_cap);  // policy escaped it
     }
-    return json::string(printable_escaped(v, options_.line_cap));  // policy escaped it
   }
 
  private:
-  [[nodiscard]] json::string each_line(std::string_view s,
-                                       std::string (*escape)(std::string_view, std::size_t)) const {
-    std::string out;
+  void escaped(std::string_view s, bool double_backslash, std::size_t cap) {
+    append_printable(w_.begin_string(), s, cap, double_backslash);
+    w_.end_string();
+  }
+
+  void each_line(std::string_view s, bool double_backslash) {
+    auto& out = w_.begin_string();
     std::size_t start = 0;
     for (;;) {
       const auto nl = s.find('\n', start);
-      out += escape(s.substr(start, nl == std::string_view::npos ? nl : nl - start),
-                    options_.line_cap);
+      append_printable(out, s.substr(start, nl == std::string_view::npos ? nl : nl - start),
+                       options_.line_cap, double_backslash);
       if (nl == std::string_view::npos) {
         break;
       }
-      out += '\n';
+      out += "\\n";
       start = nl + 1;
     }
-    return {out};
+    w_.end_string();
   }
 
+  JsonWriter& w_;
   AuditOptions options_;
 };
 
@@ -337,6 +581,31 @@ const tls::CertificateFacts* upstream_leaf(const SessionFacts& facts) {
     return nullptr;
   }
   return &t->server_certificates.front();
+}
+
+// A first guess at the document's size so that the string rarely grows: the fixed part
+// plus what grows with the session (transcript lines, certificates with their DER).
+std::size_t estimated_document_size(const SessionFacts& facts, const AuditOptions& options) {
+  constexpr std::size_t fixed = 3072;
+  constexpr std::size_t per_entry = 48;
+  constexpr std::size_t per_certificate = 1024;
+  std::size_t size = fixed;
+  if (options.transcript) {
+    for (const auto& e : facts.transcript) {
+      size += per_entry + e.line.size();
+    }
+  }
+  for (const auto* t : {&facts.upstream.tls, &facts.downstream.tls}) {
+    if (!t->has_value()) {
+      continue;
+    }
+    for (const auto* chain : {&(*t)->server_certificates, &(*t)->client_certificates}) {
+      for (const auto& c : *chain) {
+        size += per_certificate + c.der_base64.size();
+      }
+    }
+  }
+  return size;
 }
 
 }  // namespace
@@ -362,71 +631,87 @@ std::string utc_date(std::int64_t unix_ms) {
 
 std::string to_json(const SessionFacts& facts, const std::vector<FindingView>& findings,
                     const std::string& verdict, const AuditOptions& options) {
-  const Encoder enc(options);
+  JsonWriter w(estimated_document_size(facts, options));
+  Encoder enc(w, options);
   const auto duration = std::max<std::int64_t>(0, facts.ended_unix_ms - facts.started_unix_ms);
-  const json::object doc{
-      {"schema", audit_schema},
-      {"id", enc.text(facts.id)},
-      {"started", iso8601_utc(facts.started_unix_ms)},
-      {"ended", iso8601_utc(facts.ended_unix_ms)},
-      {"duration_ms", duration},
-      {"mode", enc.text(facts.mode)},
-      {"own_probe", facts.own_probe},
-      {"limits", json::object{{"line_bytes", options.line_cap}}},
-      {"downstream", enc.downstream(facts.downstream)},
-      {"upstream", enc.upstream(facts.upstream)},
-      {"messages", enc.messages(facts.messages)},
-      {"transcript", enc.transcript(facts.transcript)},
-      {"transcript_dropped", facts.transcript_dropped},
-      {"anomalies", enc.anomalies(facts.anomalies)},
-      {"bytes_client_to_server", facts.bytes_client_to_server},
-      {"bytes_server_to_client", facts.bytes_server_to_client},
-      {"findings", enc.findings(findings)},
-      {"verdict", enc.verdict(verdict)},
-      {"end", json::object{{"reason", to_string(facts.end.reason)},
-                           {"detail", enc.text_or_null(facts.end.detail)}}},
-  };
-  return json::serialize(doc) + "\n";
+  w.begin_object();
+  w.key("schema");
+  w.string(audit_schema);
+  enc.field("id").text(facts.id);
+  w.key("started");
+  w.string(iso8601_utc(facts.started_unix_ms));
+  w.key("ended");
+  w.string(iso8601_utc(facts.ended_unix_ms));
+  enc.field("duration_ms").number(duration);
+  enc.field("mode").text(facts.mode);
+  enc.field("own_probe").boolean(facts.own_probe);
+  w.key("limits");
+  w.begin_object();
+  enc.field("line_bytes").number(options.line_cap);
+  w.end_object();
+  enc.field("downstream").downstream(facts.downstream);
+  enc.field("upstream").upstream(facts.upstream);
+  enc.field("messages").messages(facts.messages);
+  enc.field("transcript").transcript(facts.transcript);
+  enc.field("transcript_dropped").number(facts.transcript_dropped);
+  enc.field("anomalies").anomalies(facts.anomalies);
+  enc.field("bytes_client_to_server").number(facts.bytes_client_to_server);
+  enc.field("bytes_server_to_client").number(facts.bytes_server_to_client);
+  enc.field("findings").findings(findings);
+  enc.field("verdict").verdict(verdict);
+  w.key("end");
+  w.begin_object();
+  w.key("reason");
+  w.string(to_string(facts.end.reason));
+  enc.field("detail").text_or_null(facts.end.detail);
+  w.end_object();
+  w.end_object();
+  w.buffer() += '\n';
+  return std::move(w.buffer());
 }
 
 std::string summary_json_line(const SessionFacts& facts, const std::vector<FindingView>& findings,
                               const std::string& verdict, const AuditOptions& options) {
-  const Encoder enc(options);
+  constexpr std::size_t typical_line = 512;
+  JsonWriter w(typical_line);
+  Encoder enc(w, options);
   const auto& up = facts.upstream;
-  json::value tls_version = nullptr;
+  w.begin_object();
+  enc.field("id").text(facts.id);
+  w.key("started");
+  w.string(iso8601_utc(facts.started_unix_ms));
+  enc.field("mode").text(facts.mode);
+  enc.field("own_probe").boolean(facts.own_probe);
+  enc.field("peer").text(facts.downstream.peer);
+  enc.field("upstream").text(up.address);
+  enc.field("starttls_offered").boolean(up.starttls.offered);
+  enc.field("starttls_offered_to_sender").boolean(facts.downstream.starttls.offered);
+  enc.field("starttls_used").boolean(up.starttls.attempted);
   if (up.tls) {
-    tls_version = enc.text_or_null(up.tls->version);
+    enc.field("tls_version").text_or_null(up.tls->version);
+  } else {
+    enc.field("tls_version").null();
   }
-  json::value leaf_subject = nullptr;
-  json::value leaf_sha256 = nullptr;
-  if (const auto* leaf = upstream_leaf(facts)) {
-    leaf_subject = enc.text(leaf->subject);
-    leaf_sha256 = enc.text(leaf->sha256);
+  const auto* leaf = upstream_leaf(facts);
+  if (leaf != nullptr) {
+    enc.field("leaf_subject").text(leaf->subject);
+    enc.field("leaf_sha256").text(leaf->sha256);
+  } else {
+    enc.field("leaf_subject").null();
+    enc.field("leaf_sha256").null();
   }
-  json::array ids;
-  ids.reserve(findings.size());
+  w.key("findings");
+  w.begin_array();
   for (const auto& f : findings) {
-    ids.emplace_back(enc.text(f.id));
+    enc.text(f.id);
   }
-  const json::object line{
-      {"id", enc.text(facts.id)},
-      {"started", iso8601_utc(facts.started_unix_ms)},
-      {"mode", enc.text(facts.mode)},
-      {"own_probe", facts.own_probe},
-      {"peer", enc.text(facts.downstream.peer)},
-      {"upstream", enc.text(up.address)},
-      {"starttls_offered", up.starttls.offered},
-      {"starttls_offered_to_sender", facts.downstream.starttls.offered},
-      {"starttls_used", up.starttls.attempted},
-      {"tls_version", tls_version},
-      {"leaf_subject", leaf_subject},
-      {"leaf_sha256", leaf_sha256},
-      {"findings", std::move(ids)},
-      {"end", to_string(facts.end.reason)},
-      {"verdict", enc.verdict(verdict)},
-  };
-  // Boost.JSON escapes control characters, so the serialised value holds no newline.
-  return json::serialize(line);
+  w.end_array();
+  w.key("end");
+  w.string(to_string(facts.end.reason));
+  enc.field("verdict").verdict(verdict);
+  w.end_object();
+  // Every newline is escaped (printable() and JSON), so the line holds none.
+  return std::move(w.buffer());
 }
 
 }  // namespace hopscope
