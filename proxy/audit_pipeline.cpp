@@ -294,6 +294,9 @@ void AuditPipeline::write_batch(std::vector<FinishedSession>& batch) {
       } catch (const std::exception& e) {
         ++failed;
         spdlog::error("audit: session {}: {}; its document is lost", batch[i].facts.id, e.what());
+      } catch (...) {
+        ++failed;
+        spdlog::error("audit: session {}: unknown error; its document is lost", batch[i].facts.id);
       }
     }
     std::vector<AuditItem> items;
@@ -302,21 +305,16 @@ void AuditPipeline::write_batch(std::vector<FinishedSession>& batch) {
       items.push_back(
           AuditItem{&batch[of_session[k]].facts, &judged[k].findings, &judged[k].verdict});
     }
-    bool written = false;
-    try {
-      writer_->write_batch(items);
-      written = true;
-    } catch (const std::exception& e) {
-      failed += items.size();
-      spdlog::error("audit: writing {} documents failed: {}; they are lost", items.size(),
-                    e.what());
-    }
-    for (std::size_t k = 0; written && k < judged.size(); ++k) {
-      spdlog::info("{}", judged[k].summary);  // spdlog reports its own errors; never throws
+    writer_->write_batch(items);  // noexcept: counts what it cannot write itself
+    for (const auto& j : judged) {
+      spdlog::info("{}", j.summary);  // spdlog reports its own errors; never throws
     }
   } catch (const std::exception& e) {
     failed = batch.size();
     spdlog::error("audit: {} documents lost: {}", batch.size(), e.what());
+  } catch (...) {
+    failed = batch.size();
+    spdlog::error("audit: {} documents lost: unknown error", batch.size());
   }
   if (failed > 0) {
     const std::lock_guard lock(mutex_);

@@ -321,7 +321,11 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
     return last_activity_ + timeouts_.tls_idle;
   }
   if (!pending_.empty() && pending_.front().awaiting_chunk) {
-    return last_client_read_ + timeouts_.data_block;  // the chunk is still arriving
+    // The chunk is still arriving: each read gives data_block more. Never earlier than the
+    // reply's own limit from the command: if the codec lost count of the chunk (bytes it
+    // could not hold, see Conversation::hold), upstream may already be answering.
+    const auto& p = pending_.front();
+    return std::max(last_client_read_ + timeouts_.data_block, p.since + p.limit);
   }
   if (!pending_.empty()) {
     return pending_.front().since + pending_.front().limit;
