@@ -57,6 +57,27 @@ std::vector<Chunk> typical_session(std::size_t body_bytes) {
   };
 }
 
+// One session through the codec and the recorder, as Session::observe_* do.
+void record_session(const std::vector<Chunk>& chunks, const hopscope::config::Config& config,
+                    hopscope::SessionFacts& facts) {
+  hopscope::smtp::Conversation conversation(hopscope::smtp::Limits{config.relay.max_line_bytes});
+  const auto now = Clock::now();
+  hopscope::FactsRecorder recorder(facts, config.relay.timeouts, now, 5000);
+  for (const auto& chunk : chunks) {
+    if (chunk.from_client) {
+      recorder.client_activity(now);
+      conversation.feed_client(chunk.bytes);
+    } else {
+      recorder.server_activity(now);
+      conversation.feed_server(chunk.bytes);
+    }
+    while (auto event = conversation.next()) {
+      recorder.record(*event, now);
+    }
+    (void)recorder.deadline();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,22 +100,7 @@ int main(int argc, char** argv) {
   const auto started = Clock::now();
   for (long s = 0; s < sessions; ++s) {
     hopscope::SessionFacts facts;
-    hopscope::smtp::Conversation conversation(hopscope::smtp::Limits{config.relay.max_line_bytes});
-    const auto now = Clock::now();
-    hopscope::FactsRecorder recorder(facts, config.relay.timeouts, now, 5000);
-    for (const auto& chunk : chunks) {
-      if (chunk.from_client) {
-        recorder.client_activity(now);
-        conversation.feed_client(chunk.bytes);
-      } else {
-        recorder.server_activity(now);
-        conversation.feed_server(chunk.bytes);
-      }
-      while (auto event = conversation.next()) {
-        recorder.record(*event, now);
-      }
-      (void)recorder.deadline();
-    }
+    record_session(chunks, config, facts);
     transcript_entries += facts.transcript.size();
   }
   const double us =
@@ -105,21 +111,7 @@ int main(int argc, char** argv) {
   // The audit document of the same session, as the audit worker builds it (no findings:
   // policy is not timed here).
   hopscope::SessionFacts facts;
-  {
-    hopscope::smtp::Conversation conversation(hopscope::smtp::Limits{config.relay.max_line_bytes});
-    const auto now = Clock::now();
-    hopscope::FactsRecorder recorder(facts, config.relay.timeouts, now, 5000);
-    for (const auto& chunk : chunks) {
-      if (chunk.from_client) {
-        conversation.feed_client(chunk.bytes);
-      } else {
-        conversation.feed_server(chunk.bytes);
-      }
-      while (auto event = conversation.next()) {
-        recorder.record(*event, now);
-      }
-    }
-  }
+  record_session(chunks, config, facts);
   facts.id = "01JDXK5V6R7S8T9A0B1C2D3E4F";
   facts.started_unix_ms = 1795000000000;
   facts.ended_unix_ms = facts.started_unix_ms + 40;
