@@ -128,12 +128,14 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
 
 // Waits for SIGTERM/SIGINT or the end of --duration, then drains: stop accepting, let the
 // sessions finish within timeouts.drain, close the rest, and stop the threads.
+// `signals` is set up before the first listener opens, so a SIGTERM that arrives while the
+// threads start (sessions may already be accepted) is held for this coroutine instead of
+// killing the process.
 asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& acceptors,
                               std::vector<std::unique_ptr<asio::io_context>>& contexts,
-                              std::shared_ptr<RelayContext> context,
+                              std::shared_ptr<RelayContext> context, asio::signal_set& signals,
                               std::optional<std::chrono::milliseconds> duration) {
   auto executor = co_await asio::this_coro::executor;
-  asio::signal_set signals(executor, SIGTERM, SIGINT);
   asio::steady_timer timer(executor);
   if (duration) {
     timer.expires_after(*duration);
@@ -239,6 +241,7 @@ int run_relay(config::Config config, const RelayOptions& options) {
     contexts.push_back(std::make_unique<asio::io_context>(1));
   }
   auto& main_context = *contexts.front();
+  asio::signal_set signals(main_context, SIGTERM, SIGINT);  // before anything is accepted
 
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   for (const auto& listen : shared_config->relay.listen) {
@@ -298,7 +301,7 @@ int run_relay(config::Config config, const RelayOptions& options) {
                    });
   }
   std::atomic<bool> failed{false};
-  asio::co_spawn(main_context, control(acceptors, contexts, context, options.duration),
+  asio::co_spawn(main_context, control(acceptors, contexts, context, signals, options.duration),
                  [&failed](const std::exception_ptr& e) {
                    if (e) {
                      failed = true;

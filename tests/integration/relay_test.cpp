@@ -5,8 +5,15 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -259,6 +266,115 @@ TEST(RelayUpstream, UnreachableUpstreamGets421AndADocument) {
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 1U);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_unreachable");
+}
+
+// A loopback listener that never accepts and whose accept queue is full: Linux drops the
+// SYNs that follow (tcp_conn_request, listen overflow), so a connect to it neither succeeds
+// nor fails until the connecting side gives up. Only loopback; the fillers are this
+// process's own connections.
+class SilentUpstream {
+ public:
+  SilentUpstream() {
+    // CLOEXEC: the relay started after this must not inherit (and so seem to own) them.
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener_, 0) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("SilentUpstream: cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(addr.sin_port);
+    // Backlog 0 holds one finished connection; two more make sure the queue is full.
+    for (int i = 0; i < 3; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers_.push_back(fd);
+    }
+  }
+  ~SilentUpstream() {
+    for (const int fd : fillers_) {
+      ::close(fd);
+    }
+    ::close(listener_);
+  }
+  SilentUpstream(const SilentUpstream&) = delete;
+  SilentUpstream& operator=(const SilentUpstream&) = delete;
+  SilentUpstream(SilentUpstream&&) = delete;
+  SilentUpstream& operator=(SilentUpstream&&) = delete;
+
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  // True once process `pid` holds a socket in SYN_SENT (/proc/net/tcp state 02): the relay
+  // is connecting. Polls /proc, bounded by `timeout`.
+  static bool wait_connecting(pid_t pid, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::set<std::string> inodes;
+      std::error_code ec;
+      const std::filesystem::path fds = "/proc/" + std::to_string(pid) + "/fd";
+      for (const auto& e : std::filesystem::directory_iterator(fds, ec)) {
+        const auto target = std::filesystem::read_symlink(e.path(), ec).string();
+        if (!ec && target.rfind("socket:[", 0) == 0) {
+          inodes.insert(target.substr(8, target.size() - 9));
+        }
+      }
+      std::ifstream tcp("/proc/net/tcp");
+      std::string line;
+      std::getline(tcp, line);  // header
+      while (std::getline(tcp, line)) {
+        std::istringstream fields(line);
+        std::string sl, local, remote, state, queues, timer, retransmits, uid, probes, inode;
+        fields >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+            probes >> inode;
+        if (state == "02" && inodes.count(inode) > 0) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling /proc, bounded
+    }
+    return false;
+  }
+
+ private:
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
+TEST(RelayUpstream, ConnectThatNeverCompletesIsCutAtTheConnectDeadline) {
+  const SilentUpstream upstream;
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\nconnect = \"1s\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  const auto reply = client.read_reply();
+  EXPECT_EQ(reply.code, 421);
+  EXPECT_NE(reply.raw.find("4.4.0"), std::string::npos) << reply.raw;
+  EXPECT_NE(reply.raw.find("timed out"), std::string::npos) << reply.raw;
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto doc = relay.documents().at(0);
+  EXPECT_EQ(json_string(doc, "end.reason"), "upstream_unreachable");
+  EXPECT_NE(json_string(doc, "upstream.connect_error").find("timed out"), std::string::npos);
+}
+
+// A shutdown that closes a session while it connects is not an outage of the upstream.
+TEST(RelayShutdown, SessionStillConnectingAtShutdownIsRecordedAsShutdown) {
+  const SilentUpstream upstream;
+  RelayProcess relay({.upstream = upstream.address(),
+                      .extra_toml = "[relay.timeouts]\nconnect = \"30s\"\ndrain = \"300ms\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  ASSERT_TRUE(SilentUpstream::wait_connecting(relay.process().pid(), 10s)) << relay.stderr_text();
+  ::kill(relay.process().pid(), SIGTERM);  // while the session's connect hangs
+  EXPECT_TRUE(client.wait_closed());
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+  EXPECT_EQ(boost::json::serialize(docs[0].at("findings")), "[]");
 }
 
 // Greets, accepts EHLO, MAIL, RCPT and DATA like any server.
