@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <string_view>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -213,10 +214,13 @@ void read_time(const ASN1_TIME* time, std::string& iso, std::int64_t& unix_secon
   unix_seconds = moment.time_since_epoch().count();
 }
 
-std::string digest_hex(const X509* cert, const EVP_MD* md) {
+// The fingerprint of the bytes as they came on the wire. X509_digest would hash OpenSSL's
+// re-encoding, which differs from the input when d2i_X509 accepted BER (a non-minimal length),
+// and then the thumbprint would not match the certificate in the document or in a pin.
+std::string digest_hex(std::string_view der, const EVP_MD* md) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  if (X509_digest(cert, md, digest.data(), &length) != 1) {
+  if (EVP_Digest(der.data(), der.size(), digest.data(), &length, md, nullptr) != 1) {
     ERR_clear_error();
     return {};
   }
@@ -362,8 +366,8 @@ CertificateFacts read_certificate(std::string_view der) {
   facts.serial = read_serial(cert.get());
   read_time(X509_get0_notBefore(cert.get()), facts.not_before, facts.not_before_unix);
   read_time(X509_get0_notAfter(cert.get()), facts.not_after, facts.not_after_unix);
-  facts.sha256 = digest_hex(cert.get(), EVP_sha256());
-  facts.sha1 = digest_hex(cert.get(), EVP_sha1());
+  facts.sha256 = digest_hex(der, EVP_sha256());
+  facts.sha1 = digest_hex(der, EVP_sha1());
   facts.spki_sha256 = spki_sha256(cert.get());
   read_key(cert.get(), facts);
   facts.signature = signature_name(cert.get());

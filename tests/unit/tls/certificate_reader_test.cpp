@@ -164,6 +164,21 @@ TEST(CertificateReader, Sha256FingerprintIsOfTheDer) {
   EXPECT_EQ(facts.sha256, upper_hex(digest.data(), length));
 }
 
+// OpenSSL accepts a non-minimal (BER) outer length and would hash its own re-encoding: the
+// fingerprint must be of the bytes that came on the wire.
+TEST(CertificateReader, FingerprintsAreOfTheWireBytesEvenWhenNotMinimalDer) {
+  const std::string& der = t::contoso_pki().leaf.der;
+  ASSERT_EQ(static_cast<unsigned char>(der[1]), 0x82U);  // 30 82 LL LL
+  const std::string ber = der.substr(0, 1) + std::string("\x83\x00", 2) + der.substr(2);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  ASSERT_EQ(EVP_Digest(ber.data(), ber.size(), digest.data(), &length, EVP_sha256(), nullptr), 1);
+  const auto facts = read_certificate(ber);
+  ASSERT_EQ(facts.parse_error, "");  // OpenSSL 3 reads it (d2i_X509 accepts BER)
+  EXPECT_EQ(facts.sha256, upper_hex(digest.data(), length));
+  EXPECT_NE(facts.sha256, read_certificate(der).sha256);
+}
+
 TEST(CertificateReader, SpkiHashIsBase64OfSha256OfTheKeysSpki) {
   // Computed the other way round from the pin recipe: from the key, not the certificate
   // (`openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`).
