@@ -568,7 +568,7 @@ class Session : public std::enable_shared_from_this<Session> {
       st.server_plaintext_after_220 = observation.server_plaintext;
     }
     const auto& tls = observation.facts;
-    if (tls.alert && tls.alert->level == "fatal") {
+    if (tls.alert && tls::alert_ends_handshake(*tls.alert)) {
       st.handshake = "failed";
     } else if (observer_->handshake_complete()) {
       st.handshake = "ok";

@@ -75,6 +75,12 @@ void HandshakeObserver::feed(Side side, std::string_view bytes) {
       case Sniff::tls:
         dir.phase = Phase::records;
         break;
+      case Sniff::sslv2_hello:
+        // A legacy client's hello: legitimate, but not parsed; the server answers in TLS.
+        fail(side, "SSLv2-compatible ClientHello (RFC 5246 Appendix E.2), not parsed");
+        dir.phase = Phase::lost;
+        dir.records = RecordParser{};
+        return;
       case Sniff::not_tls:
         dir.phase = Phase::plaintext;
         dir.records = RecordParser{};  // frees what was buffered
@@ -155,7 +161,7 @@ void HandshakeObserver::on_change_cipher_spec(Side side) {
   // RFC 5246 §7.3: an abbreviated (resumed) handshake has the server send CCS right after
   // ServerHello, without Certificate or ServerHelloDone.
   if (side == Side::server && server_hello_seen_ && !server_certificate_seen_ &&
-      !server_hello_done_seen_) {
+      !server_hello_done_seen_ && !server_parse_failed_) {
     observation_.facts.resumed = true;
   }
 }
@@ -163,11 +169,17 @@ void HandshakeObserver::on_change_cipher_spec(Side side) {
 void HandshakeObserver::on_alert(Side side, const Record& record) {
   // RFC 5246 §7.2: after ChangeCipherSpec alerts are encrypted; TLS 1.3 encrypted alerts
   // arrive as application_data (RFC 8446 §5.2) and never get here.
-  if (direction(side).encrypted || observation_.facts.alert || record.fragment.size() < 2) {
+  if (direction(side).encrypted || record.fragment.size() < 2) {
     return;
   }
   const auto level = static_cast<std::uint8_t>(record.fragment[0]);
   const auto description = static_cast<std::uint8_t>(record.fragment[1]);
+  // The first alert is kept, unless a warning (unrecognized_name from an SNI callback) is
+  // followed by the alert that ends the handshake: that one is the fact that matters.
+  if (observation_.facts.alert &&
+      (alert_ends_handshake(*observation_.facts.alert) || !ends_handshake(level, description))) {
+    return;
+  }
   observation_.facts.alert =
       AlertFacts{side == Side::client ? "c>s" : "s>c", alert_level_name(level),
                  alert_name(description), description};
@@ -308,6 +320,7 @@ void HandshakeObserver::on_certificate(Side side, std::string_view body) {
     return;
   }
   std::vector<std::string> chain;
+  std::size_t entries_seen = 0;
   ByteReader entries(*list);
   while (!entries.empty()) {
     const auto der = entries.vector24();
@@ -316,7 +329,14 @@ void HandshakeObserver::on_certificate(Side side, std::string_view body) {
       stop_parsing(side);
       return;
     }
-    chain.emplace_back(*der);
+    if (++entries_seen <= max_chain_certificates) {
+      chain.emplace_back(*der);
+    }
+  }
+  if (entries_seen > max_chain_certificates) {
+    fail(side, "certificate_list holds " + std::to_string(entries_seen) +
+                   " certificates; the first " + std::to_string(max_chain_certificates) +
+                   " are kept");
   }
   if (side == Side::server) {
     server_certificate_seen_ = true;
@@ -343,9 +363,26 @@ void HandshakeObserver::stop_parsing(Side side) {
 }
 
 void HandshakeObserver::fail(Side side, const std::string& what) {
+  if (side == Side::server) {
+    server_parse_failed_ = true;  // what was not seen may have been there: infer nothing
+  }
   if (observation_.facts.parse_error.empty()) {
     observation_.facts.parse_error = (side == Side::client ? "c>s: " : "s>c: ") + what;
   }
+}
+
+bool ends_handshake(std::uint8_t level, std::uint8_t description) {
+  constexpr std::uint8_t fatal = 2;
+  constexpr std::uint8_t close_notify = 0;
+  constexpr std::uint8_t user_canceled = 90;
+  constexpr std::uint8_t no_renegotiation = 100;
+  constexpr std::uint8_t unrecognized_name = 112;
+  return level == fatal || (description != close_notify && description != user_canceled &&
+                            description != no_renegotiation && description != unrecognized_name);
+}
+
+bool alert_ends_handshake(const AlertFacts& alert) {
+  return ends_handshake(alert.level == "fatal" ? 2 : 1, static_cast<std::uint8_t>(alert.code));
 }
 
 }  // namespace hopscope::tls

@@ -31,6 +31,16 @@ namespace hopscope::tls {
 
 // facts.hpp PlaintextEvidence: "at most 256 bytes, raw".
 inline constexpr std::size_t max_plaintext_evidence_bytes = 256;
+// Certificates kept per chain. RFC 5246 §7.4.2 sets no limit; real chains hold 2-4 (OpenSSL
+// verifies at most 100 deep by default). Without a cap, 256 KiB of 4-byte entries from a
+// hostile peer became 65535 certificates to read and write into the audit document.
+inline constexpr std::size_t max_chain_certificates = 16;
+
+// Whether an alert ends the handshake: level fatal, or (TLS 1.3 lets the level be ignored,
+// RFC 8446 §6) any alert but those that may be warnings: close_notify, user_canceled,
+// no_renegotiation, unrecognized_name.
+[[nodiscard]] bool ends_handshake(std::uint8_t level, std::uint8_t description);
+[[nodiscard]] bool alert_ends_handshake(const AlertFacts& alert);
 
 // What was seen; the session copies it into hopscope::TlsFacts.
 struct Observation {
@@ -94,6 +104,7 @@ class HandshakeObserver {
   std::string server_session_id_;
   bool server_certificate_seen_ = false;
   bool server_hello_done_seen_ = false;
+  bool server_parse_failed_ = false;             // the server's flight was not fully seen
   bool client_finished_flight_skipped_ = false;  // TLS 1.3 rule of thumb, see above
 };
 

@@ -37,6 +37,14 @@ Sniff sniff_record(std::string_view first_bytes) {
   if (first_bytes.empty()) {
     return Sniff::need_more;
   }
+  if ((byte_at(first_bytes, 0) & 0x80U) != 0) {
+    // RFC 5246 Appendix E.2: length(2, top bit set), msg_type 1, version 3.x.
+    if (first_bytes.size() < 4) {
+      return Sniff::need_more;
+    }
+    return byte_at(first_bytes, 2) == 0x01 && byte_at(first_bytes, 3) == 0x03 ? Sniff::sslv2_hello
+                                                                              : Sniff::not_tls;
+  }
   if (!known_content_type(byte_at(first_bytes, 0))) {
     return Sniff::not_tls;
   }

@@ -53,13 +53,16 @@ inline constexpr std::size_t max_other_handshake_message_bytes = std::size_t{64}
 // The body-length cap for one handshake message type (the bytes after the 4-byte header).
 std::size_t max_handshake_body_bytes(std::uint8_t type);
 
-enum class Sniff { tls, not_tls, need_more };
+enum class Sniff { tls, not_tls, need_more, sslv2_hello };
 
 // Whether `first_bytes` (the first bytes of a direction) start a TLS record: content type
 // 20..24, version 0x03xx and a length of 1..max_record_fragment_bytes.
 // @li tls: a plausible record header is there.
 // @li not_tls: some byte already rules a record out (e.g. "EHLO", an HTTP request).
 // @li need_more: fewer than 5 bytes, all consistent with a record header.
+// @li sslv2_hello: an SSLv2-compatible ClientHello offering TLS (RFC 5246 Appendix E.2:
+//     2-byte header with the top bit set, msg_type 1, version 3.x), which legacy clients send.
+//     Not a record, not plaintext either.
 Sniff sniff_record(std::string_view first_bytes);
 
 // Bounds-checked big-endian reader over a byte span. Every accessor returns nullopt instead

@@ -1,5 +1,6 @@
 #include "tls/handshake_observer.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
@@ -510,6 +511,77 @@ TEST(HandshakeObserver, BadRecordHeaderMidStreamIsAParseError) {
   observer.feed_client(records(22, handshake(1, client_hello_body())) + "garbage!");
   EXPECT_EQ(observer.observation().facts.sni, "mx.example.test");
   EXPECT_NE(observer.observation().facts.parse_error.find("c>s: record"), std::string::npos);
+}
+
+// 256 KiB of 4-byte entries once became 65535 certificates to read and to write.
+TEST(HandshakeObserver, ChainIsCappedAtMaxChainCertificatesAndSaysSo) {
+  for (const std::size_t count : {max_chain_certificates - 1, max_chain_certificates,
+                                  max_chain_certificates + 1, std::size_t{65535}}) {
+    std::string list;
+    for (std::size_t i = 0; i < count; ++i) {
+      list += vec24(std::string(1, '0'));
+    }
+    HandshakeObserver observer;
+    observer.feed_client(records(22, handshake(1, client_hello_body())));
+    observer.feed_client(records(22, handshake(11, vec24(list))));
+    const auto& o = observer.observation();
+    EXPECT_EQ(o.client_chain_der.size(), std::min(count, max_chain_certificates)) << count;
+    if (count <= max_chain_certificates) {
+      EXPECT_EQ(o.facts.parse_error, "") << count;
+    } else {
+      EXPECT_EQ(o.facts.parse_error, "c>s: certificate_list holds " + std::to_string(count) +
+                                         " certificates; the first 16 are kept");
+    }
+  }
+}
+
+std::string alert(std::uint8_t level, std::uint8_t description) {
+  return records(21, std::string{static_cast<char>(level), static_cast<char>(description)});
+}
+
+// OpenSSL's SNI callback sends a warning unrecognized_name, then the server may still fail
+// the handshake: the fatal alert is the fact, not the warning before it.
+TEST(HandshakeObserver, FatalAlertReplacesAnEarlierWarningButNotTheOtherWayRound) {
+  HandshakeObserver observer;
+  observer.feed_client(records(22, handshake(1, client_hello_body())));
+  observer.feed_server(alert(1, 112) + alert(2, 40) + alert(1, 0));
+  const auto& a = observer.observation().facts.alert;
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->level, "fatal");
+  EXPECT_EQ(a->description, "handshake_failure");
+  EXPECT_TRUE(alert_ends_handshake(*a));
+}
+
+TEST(HandshakeObserver, WhichAlertsEndTheHandshake) {
+  EXPECT_TRUE(ends_handshake(2, 0));     // anything fatal
+  EXPECT_FALSE(ends_handshake(1, 112));  // warning unrecognized_name (RFC 6066 §3)
+  EXPECT_FALSE(ends_handshake(1, 0));    // close_notify
+  EXPECT_FALSE(ends_handshake(1, 100));  // no_renegotiation
+  EXPECT_TRUE(ends_handshake(1, 40));    // TLS 1.3 may send handshake_failure at level 1
+}
+
+// Nothing is inferred from what was not seen because parsing had failed.
+TEST(HandshakeObserver, NoResumptionGuessAfterTheServerFlightFailedToParse) {
+  HandshakeObserver observer;
+  observer.feed_client(records(22, handshake(1, client_hello_body())));
+  observer.feed_server(records(22, server_hello_12() + handshake(11, "\x00\x00")) +
+                       records(20, std::string(1, '\x01')));
+  const auto& f = observer.observation().facts;
+  EXPECT_NE(f.parse_error.find("s>c"), std::string::npos) << f.parse_error;
+  EXPECT_FALSE(f.resumed);
+}
+
+// RFC 5246 Appendix E.2: a legacy client's SSLv2-compatible hello is not plaintext injection.
+TEST(HandshakeObserver, SslV2CompatibleClientHelloIsNotPlaintextEvidence) {
+  EXPECT_EQ(sniff_record(std::string("\x80\x2e\x01\x03\x01", 5)), Sniff::sslv2_hello);
+  EXPECT_EQ(sniff_record(std::string("\x80\x2e\x01", 3)), Sniff::need_more);
+  HandshakeObserver observer;
+  observer.feed_client(std::string("\x80\x2e\x01\x03\x01", 5) + std::string(0x2e - 3, 'x'));
+  observer.feed_server(records(22, server_hello_12()));
+  const auto& o = observer.observation();
+  EXPECT_FALSE(o.client_plaintext.has_value());
+  EXPECT_NE(o.facts.parse_error.find("SSLv2-compatible ClientHello"), std::string::npos);
+  EXPECT_EQ(o.facts.version, "TLSv1.2");  // the server side is still read
 }
 
 }  // namespace
