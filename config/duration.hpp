@@ -12,6 +12,11 @@
 
 namespace hopscope::config {
 
+// The longest duration a key or --duration accepts. Longer ones are typos, and adding them
+// to a steady_clock time point (nanoseconds) would overflow: "99999999h" made every session
+// time out at once.
+inline constexpr Duration max_duration = std::chrono::hours(24 * 366);
+
 // Outcomes: the duration, or nullopt for anything that is not exactly <digits><unit>
 // (empty, "5", "5x", "-5s", "1.5s", " 5s", a count whose milliseconds overflow int64).
 // "0s" is a valid duration; callers that need a positive one check it themselves.

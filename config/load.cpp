@@ -293,11 +293,12 @@ class Loader {
   std::optional<Duration> read_duration(const toml::node& node, const std::string& key) {
     if (const auto* value = node.as_string()) {
       const auto duration = parse_duration(value->get());
-      if (duration && duration->count() > 0) {
+      if (duration && duration->count() > 0 && *duration <= max_duration) {
         return duration;
       }
       if (duration) {
-        wrong(node, key, "a duration greater than zero");
+        wrong(node, key,
+              "a duration greater than zero and at most " + format_duration(max_duration));
         return std::nullopt;
       }
     }

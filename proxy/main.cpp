@@ -193,8 +193,11 @@ int run(int argc, char** argv) {
       hopscope::RelayOptions options;
       if (!relay_duration.empty()) {
         auto d = config::parse_duration(relay_duration);
-        if (!d) {
-          std::fprintf(stderr, "--duration: expected a duration like 30s, 5m, 2h; found '%s'\n",
+        if (!d || d->count() <= 0 || *d > config::max_duration) {
+          std::fprintf(stderr,
+                       "--duration: expected a duration greater than zero and at most %s, like "
+                       "30s, 5m, 2h; found '%s'\n",
+                       config::format_duration(config::max_duration).c_str(),
                        relay_duration.c_str());
           return exit_usage;
         }

@@ -73,10 +73,13 @@ TEST(Cli, InvalidOptionValuesAreUsageErrors) {
   const auto r = hopscope({"relay", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:70000"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--upstream"), std::string::npos) << r.err;
-  EXPECT_EQ(hopscope({"relay", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:25",
-                      "--duration", "soon"})
-                .code,
-            2);
+  for (const char* duration : {"soon", "0s", "99999999h"}) {
+    EXPECT_EQ(hopscope({"relay", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:25",
+                        "--duration", duration})
+                  .code,
+              2)
+        << duration;
+  }
 }
 
 TEST(Cli, RelayWithoutUpstreamNamesTheMissingKey) {

@@ -170,8 +170,19 @@ TEST(TimeoutKeys, RejectBadDurations) {
   load_one_error("[relay.timeouts]\nconnect = \"-30s\"\n", "relay.timeouts.connect");
   EXPECT_EQ(
       load_one_error("[relay.timeouts]\nconnect = \"0s\"\n", "relay.timeouts.connect").expected,
-      "a duration greater than zero");
+      "a duration greater than zero and at most 8784h");
   EXPECT_EQ(load_ok("[relay.timeouts]\nconnect = \"1ms\"\n").relay.timeouts.connect, 1ms);
+}
+
+// "99999999h" fits in milliseconds but overflowed steady_clock's nanoseconds when added to
+// now(): every session then timed out at once. 366 days is the most a key accepts.
+TEST(TimeoutKeys, RejectDurationsBeyondAYear) {
+  EXPECT_EQ(load_ok("[relay.timeouts]\ngreeting = \"8784h\"\n").relay.timeouts.greeting,
+            std::chrono::hours(8784));
+  EXPECT_EQ(load_one_error("[relay.timeouts]\ngreeting = \"8785h\"\n", "relay.timeouts.greeting")
+                .expected,
+            "a duration greater than zero and at most 8784h");
+  load_one_error("[relay.timeouts]\ndrain = \"99999999h\"\n", "relay.timeouts.drain");
 }
 
 TEST(TimeoutKeys, TlsIdleAtLeastDataEndNamesBothKeys) {
