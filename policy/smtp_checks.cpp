@@ -131,6 +131,9 @@ void check_not_used(const SessionFacts& facts, const config::PolicyConfig& polic
     if (ex.after_tls) {
       break;
     }
+    if (is_masked_command(ex.command) && ex.command.size() == 8) {
+      return;  // the sender did send STARTTLS; a device masked it (STARTTLS_MASKED says so)
+    }
     const auto verb = command_verb(ex.command);
     if (std::find(mail_verbs.begin(), mail_verbs.end(), verb) != mail_verbs.end()) {
       std::string offered_line = "STARTTLS";
