@@ -123,6 +123,14 @@ void check_validity(const TlsFacts& tls, const std::string& leg, const config::P
     if (c.not_after_unix == 0 && c.not_before_unix == 0) {
       continue;  // unparsed
     }
+    // Beyond the leaf, a date matters only to a path that uses the certificate. Servers often
+    // still send an expired root or cross-sign (AddTrust External CA Root, 2020; DST Root CA
+    // X3, 2021) while the chain verifies through a newer one: not a fault. A root sent at
+    // the end is never checked (RFC 5280 §6.1), and a chain that verified did not need it.
+    if (i > 0 &&
+        (is_trust_anchor(chain, i) || (tls.verification.checked && tls.verification.trusted))) {
+      continue;
+    }
     const std::string which = i == 0 ? "the certificate" : "chain certificate " + std::to_string(i);
     const std::string fields = "subject \"" + printable(c.subject, 300) + "\", not_before " +
                                printable(c.not_before, 40) + ", not_after " +
