@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -28,9 +29,11 @@
 #include "proxy/relay_context.hpp"
 #include "proxy/session.hpp"
 #include "proxy/session_id.hpp"
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace hopscope {
 namespace {
@@ -75,6 +78,29 @@ void raise_descriptor_limit(std::uint32_t max_sessions) {
         "it will be refused by the kernel (raise LimitNOFILE or ulimit -n)",
         limit.rlim_cur, needed, max_sessions);
   }
+}
+
+// SO_REUSEPORT lets every socket of the same user join a listening group: a second hopscope
+// on the same address would bind fine and take half of the mail. A plain bind first (no
+// SO_REUSEPORT; SO_REUSEADDR only, so TIME_WAIT from a previous run does not count) fails
+// with EADDRINUSE while anyone listens there. Returns 0 or the errno of that bind.
+int address_in_use(const tcp::endpoint& endpoint) {
+  if (endpoint.port() == 0) {
+    return 0;  // the kernel picks a free port
+  }
+  const int fd = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return errno;
+  }
+  const int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (endpoint.address().is_v6()) {
+    (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  const int error =
+      ::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0 ? 0 : errno;
+  ::close(fd);
+  return error;
 }
 
 // One accept loop per listener and thread; sessions stay on the thread that accepted them
@@ -253,6 +279,11 @@ int run_relay(config::Config config, const RelayOptions& options) {
       return exit_config;
     }
     tcp::endpoint endpoint(address, listen.port);
+    if (const int busy = address_in_use(endpoint); busy != 0) {
+      std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n", listen.to_string().c_str(),
+                   std::strerror(busy));
+      return exit_failure;
+    }
     for (auto& io : contexts) {
       auto acceptor = std::make_unique<tcp::acceptor>(*io);
       acceptor->open(endpoint.protocol(), ec);

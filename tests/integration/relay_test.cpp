@@ -570,6 +570,20 @@ TEST(RelayShutdown, SigtermDrainsThenClosesWithShutdownReason) {
   EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
 }
 
+// SO_REUSEPORT would let a second relay of the same user join the first one's port and take
+// half of its mail: DESIGN.md §3 asks for exit 3, "cannot bind".
+TEST(RelayListen, SecondRelayOnTheSameAddressCannotBind) {
+  const auto dead = free_loopback_port();
+  RelayProcess first({.upstream = "127.0.0.1:" + std::to_string(dead)});
+  Process second({hopscope_binary(), "relay", "--listen", first.address(), "--upstream",
+                  "127.0.0.1:" + std::to_string(dead), "--duration", "5s"});
+  ASSERT_TRUE(second.wait_for_eof(20s));
+  EXPECT_EQ(second.wait(20s).value_or(-1), 3);
+  EXPECT_NE(second.output(Stream::err).find("cannot listen on " + first.address()),
+            std::string::npos)
+      << second.output(Stream::err);
+}
+
 // A refused session never registers for shutdown; giving back "its" registration once took
 // away the first session's, which the drain then never closed: no document for it.
 TEST(RelayShutdown, RefusedSessionDoesNotHideTheFirstSessionFromTheDrain) {
