@@ -1,6 +1,7 @@
 #include "config/address.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include <arpa/inet.h>
@@ -133,6 +134,18 @@ EndpointParse parse_endpoint_explained(std::string_view text, bool allow_port_ze
 
 std::optional<Endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
   return parse_endpoint_explained(text, allow_port_zero).endpoint;
+}
+
+std::optional<Endpoint> listen_endpoint(const Endpoint& endpoint) {
+  std::array<unsigned char, 16> binary{};
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  for (const int family : {AF_INET, AF_INET6}) {
+    if (::inet_pton(family, endpoint.host.c_str(), binary.data()) == 1 &&
+        ::inet_ntop(family, binary.data(), text.data(), text.size()) != nullptr) {
+      return Endpoint{text.data(), endpoint.port};
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace hopscope::config

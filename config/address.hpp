@@ -28,4 +28,9 @@ struct EndpointParse {
 [[nodiscard]] std::optional<Endpoint> parse_endpoint(std::string_view text,
                                                      bool allow_port_zero = false);
 
+// A listen address must be an IP literal: a host name cannot be listened on. Outcomes: the
+// endpoint with its address in canonical form ("0:0::0" -> "::"), so that two spellings of
+// one address compare equal; nullopt for a host name.
+[[nodiscard]] std::optional<Endpoint> listen_endpoint(const Endpoint& endpoint);
+
 }  // namespace hopscope::config

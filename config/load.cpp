@@ -448,8 +448,13 @@ class Loader {
 
   void load_listen(const toml::node& node, const std::string& key, RelayConfig& relay) {
     const auto add = [&](const toml::node& element, const std::string& element_key) {
-      auto endpoint = read_endpoint(element, element_key, /*allow_port_zero=*/true);
+      auto read = read_endpoint(element, element_key, /*allow_port_zero=*/true);
+      if (!read) {
+        return;
+      }
+      auto endpoint = listen_endpoint(*read);
       if (!endpoint) {
+        wrong(element, element_key, "an IP address and port (a host name cannot be listened on)");
         return;
       }
       if (std::find(relay.listen.begin(), relay.listen.end(), *endpoint) != relay.listen.end()) {

@@ -1,6 +1,7 @@
 // hopscope's command line (DESIGN.md §3). Parses and validates arguments, then hands over to
 // the subcommand. No protocol logic lives here. Exceptions are for startup only and end here.
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -159,12 +160,18 @@ int run(int argc, char** argv) {
       if (!relay_listen.empty()) {
         cfg.relay.listen.clear();
         for (const auto& text : relay_listen) {
-          auto endpoint = config::parse_endpoint(text, /*allow_port_zero=*/true);
+          const auto parsed = config::parse_endpoint(text, /*allow_port_zero=*/true);
+          const auto endpoint = parsed ? config::listen_endpoint(*parsed) : std::nullopt;
           if (!endpoint) {
             std::fprintf(stderr,
-                         "--listen: expected host:port (IPv6 in brackets, e.g. [::1]:25); found "
-                         "'%s'\n",
+                         "--listen: expected an IP address and port (IPv6 in brackets, e.g. "
+                         "[::1]:25); found '%s'\n",
                          text.c_str());
+            return exit_usage;
+          }
+          if (std::find(cfg.relay.listen.begin(), cfg.relay.listen.end(), *endpoint) !=
+              cfg.relay.listen.end()) {
+            std::fprintf(stderr, "--listen: %s is given twice\n", endpoint->to_string().c_str());
             return exit_usage;
           }
           cfg.relay.listen.push_back(*endpoint);

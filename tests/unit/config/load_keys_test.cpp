@@ -79,7 +79,18 @@ TEST(RelayKeys, ListenRejectsBadEntriesByIndex) {
   EXPECT_THAT(e.message, HasSubstr("brackets"));
   load_one_error("[relay]\nlisten = [25]\n", "relay.listen[0]");
   load_one_error("[relay]\nlisten = 25\n", "relay.listen");
-  load_one_error("[relay]\nlisten = [\"a:25\", \"a:25\"]\n", "relay.listen[1]");
+  // Two spellings of one address are one address.
+  EXPECT_THAT(
+      load_one_error("[relay]\nlisten = [\"[::]:25\", \"[0:0::0]:25\"]\n", "relay.listen[1]")
+          .expected,
+      HasSubstr("not listed twice"));
+}
+
+// check-config said OK to a host name, and relay then refused it without a position.
+TEST(RelayKeys, ListenNeedsAnIpAddressNotAHostName) {
+  EXPECT_THAT(
+      load_one_error("[relay]\nlisten = [\"mail.contoso.com:25\"]\n", "relay.listen[0]").expected,
+      HasSubstr("a host name cannot be listened on"));
 }
 
 TEST(RelayKeys, UpstreamRejectsPortZeroAndEmptyMeansUnset) {
