@@ -458,7 +458,7 @@ class Session : public std::enable_shared_from_this<Session> {
         continue;  // re-armed for an earlier deadline, or the deadline moved on
       }
       timed_out_ = true;
-      facts_.end.detail = "no " + recorder_.waiting_for() + " within the time limit";
+      facts_.end.detail = "timed out waiting for " + recorder_.waiting_for();
       // Our 421 only between whole replies in clear text: glued to half a reply it could
       // complete a success the upstream never sent; inside TLS it would be garbage. Else
       // the sender sees the connection drop, and retries.

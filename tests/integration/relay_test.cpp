@@ -475,7 +475,10 @@ TEST(RelayTimeouts, TimeoutMidReplyClosesWithoutAddingA421) {
   }
   EXPECT_EQ(received, "250 2.6.0 <id@up> queu");
   ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
-  EXPECT_EQ(json_string(relay.documents().at(0), "end.reason"), "timeout");
+  const auto doc = relay.documents().at(0);
+  EXPECT_EQ(json_string(doc, "end.reason"), "timeout");
+  EXPECT_EQ(json_string(doc, "end.detail"),
+            "timed out waiting for the reply after the end of data from upstream");
 }
 
 // Postfix: "The entire command must be received within the time limit". A sender that
