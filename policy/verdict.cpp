@@ -94,9 +94,16 @@ std::string clean_line(const SessionFacts& facts) {
   const auto& tls = facts.downstream.tls ? facts.downstream.tls : facts.upstream.tls;
   if (st.handshake != "ok" || !facts.upstream.tls) {
     if (facts.upstream.banner || facts.upstream.ehlo_reply) {
-      return "clean: no TLS on this session (not required by policy)";
+      return "clean: no TLS on this session, and no mail was refused for want of it";
     }
-    return "clean: nothing was exchanged";
+    // Not "clean": a session that ended before a greeting (a banner timeout behind a
+    // firewall, an unreachable upstream) says how it ended.
+    std::string line =
+        "nothing was exchanged: the session ended (" + std::string(to_string(facts.end.reason));
+    if (facts.end.detail) {
+      line += ": " + printable(*facts.end.detail, 200);
+    }
+    return line + ")";
   }
   const auto& up = *facts.upstream.tls;
   std::string line = "clean: STARTTLS used, " + printable(tls->version.value_or("TLS"), 20);

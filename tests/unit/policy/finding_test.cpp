@@ -4,9 +4,21 @@
 
 #include "policy/evaluate.hpp"
 #include "policy/tls_checks.hpp"
+#include "policy/verdict.hpp"
 
 namespace hopscope::policy {
 namespace {
+
+// A session that ended before any greeting (a banner timeout behind a firewall) is not
+// "clean": the verdict says how it ended.
+TEST(Verdict, SessionWithNothingExchangedSaysHowItEnded) {
+  SessionFacts facts;
+  facts.end.reason = EndReason::timeout;
+  facts.end.detail = "timed out waiting for the greeting from upstream";
+  EXPECT_EQ(verdict(facts, {}),
+            "nothing was exchanged: the session ended (timeout: timed out waiting for the "
+            "greeting from upstream)");
+}
 
 TEST(Finding, EveryIdRoundTripsThroughItsPublishedName) {
   EXPECT_EQ(finding_count(), 27U);
