@@ -5,10 +5,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -281,7 +281,7 @@ int run_relay(config::Config config, const RelayOptions& options) {
     tcp::endpoint endpoint(address, listen.port);
     if (const int busy = address_in_use(endpoint); busy != 0) {
       std::fprintf(stderr, "hopscope relay: cannot listen on %s: %s\n", listen.to_string().c_str(),
-                   std::strerror(busy));
+                   std::system_category().message(busy).c_str());
       return exit_failure;
     }
     for (auto& io : contexts) {
