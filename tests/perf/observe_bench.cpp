@@ -4,8 +4,12 @@
 // as Session::observe_client/observe_server do; then the audit JSON of that session, as the
 // audit worker builds it. A program that prints figures, not a test.
 //
-//   observe_bench [--sessions N] [--body BYTES]     (defaults 200000, 1024)
+//   observe_bench [--sessions N] [--body BYTES] [--messages M]   (defaults 200000, 1024, 1)
+//
+// --messages M sends M messages in each session, as smtp-source -d does (the bench's bulk
+// workload); the figure is then per message as well as per session.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,7 +34,7 @@ struct Chunk {
 
 // One session as the relay reads it: each command and reply is its own read (smtp-source
 // waits for every reply), the message arrives in one read.
-std::vector<Chunk> typical_session(std::size_t body_bytes) {
+std::vector<Chunk> typical_session(std::size_t body_bytes, long messages) {
   std::string body =
       "From: <foo@example.com>\r\nTo: <bar@example.com>\r\nDate: Tue, 24 Nov 2026 12:00:00 "
       "+0000\r\nMessage-Id: <1234.5678@example.com>\r\nSubject: test\r\n\r\n";
@@ -38,23 +42,27 @@ std::vector<Chunk> typical_session(std::size_t body_bytes) {
     body += "La de da de da 1.\r\n";
   }
   body += ".\r\n";
-  return {
+  std::vector<Chunk> chunks{
       {false, "220 sink.example.com ESMTP\r\n"},
       {true, "EHLO source.example.com\r\n"},
       {false,
        "250-sink.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 0\r\n"
        "250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"},
-      {true, "MAIL FROM:<foo@example.com>\r\n"},
-      {false, "250 2.1.0 Ok\r\n"},
-      {true, "RCPT TO:<bar@example.com>\r\n"},
-      {false, "250 2.1.5 Ok\r\n"},
-      {true, "DATA\r\n"},
-      {false, "354 End data with <CR><LF>.<CR><LF>\r\n"},
-      {true, body},
-      {false, "250 2.0.0 Ok: queued as 1234\r\n"},
-      {true, "QUIT\r\n"},
-      {false, "221 2.0.0 Bye\r\n"},
   };
+  for (long m = 0; m < messages; ++m) {
+    chunks.insert(chunks.end(), {
+                                    {true, "MAIL FROM:<foo@example.com>\r\n"},
+                                    {false, "250 2.1.0 Ok\r\n"},
+                                    {true, "RCPT TO:<bar@example.com>\r\n"},
+                                    {false, "250 2.1.5 Ok\r\n"},
+                                    {true, "DATA\r\n"},
+                                    {false, "354 End data with <CR><LF>.<CR><LF>\r\n"},
+                                    {true, body},
+                                    {false, "250 2.0.0 Ok: queued as 1234\r\n"},
+                                });
+  }
+  chunks.insert(chunks.end(), {{true, "QUIT\r\n"}, {false, "221 2.0.0 Bye\r\n"}});
+  return chunks;
 }
 
 // One session through the codec and the recorder, as Session::observe_* do.
@@ -83,18 +91,21 @@ void record_session(const std::vector<Chunk>& chunks, const hopscope::config::Co
 int main(int argc, char** argv) {
   long sessions = 200000;
   std::size_t body_bytes = 1024;
+  long messages = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a == "--sessions" && i + 1 < argc) {
       sessions = std::strtol(argv[++i], nullptr, 10);
     } else if (a == "--body" && i + 1 < argc) {
       body_bytes = std::strtoul(argv[++i], nullptr, 10);
+    } else if (a == "--messages" && i + 1 < argc) {
+      messages = std::max(1L, std::strtol(argv[++i], nullptr, 10));
     } else {
-      std::fprintf(stderr, "usage: observe_bench [--sessions N] [--body BYTES]\n");
+      std::fprintf(stderr, "usage: observe_bench [--sessions N] [--body BYTES] [--messages M]\n");
       return 2;
     }
   }
-  const auto chunks = typical_session(body_bytes);
+  const auto chunks = typical_session(body_bytes, messages);
   const hopscope::config::Config config;
   std::size_t transcript_entries = 0;
   const auto started = Clock::now();
@@ -105,8 +116,11 @@ int main(int argc, char** argv) {
   }
   const double us =
       std::chrono::duration<double, std::micro>(Clock::now() - started).count() / double(sessions);
-  std::printf("observe: %.2f us per session (%ld sessions, %zu transcript entries each)\n", us,
-              sessions, transcript_entries / static_cast<std::size_t>(sessions));
+  std::printf(
+      "observe: %.2f us per session, %.2f us per message (%ld sessions of %ld messages, %zu "
+      "transcript entries each)\n",
+      us, us / double(messages), sessions, messages,
+      transcript_entries / static_cast<std::size_t>(sessions));
 
   // The audit document of the same session, as the audit worker builds it (no findings:
   // policy is not timed here).

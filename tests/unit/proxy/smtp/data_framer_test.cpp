@@ -116,6 +116,39 @@ TEST(DataFramer, SameEventsForRandomSplits) {
   }
 }
 
+// The scan for a LF followed by a dot looks at 16 bytes per step: a stuffed dot and the
+// final dot are found at every offset, block boundaries included.
+TEST(DataFramer, FindsADotLineAtEveryOffsetOfALongFeed) {
+  for (std::size_t offset = 0; offset <= 64; ++offset) {
+    const std::string head(offset, 'x');
+    const std::string tail_text(40, 'y');
+    const std::string in = head + "\r\n..z\r\n" + tail_text + "\r\n.\r\nQUIT\r\n";
+    const Framed f = data({in});
+    ASSERT_EQ(f.events.size(), 2U) << "offset=" << offset;
+    EXPECT_EQ(std::get<MessageContent>(f.events[0]).bytes, head + "\r\n.z\r\n" + tail_text + "\r\n")
+        << "offset=" << offset;
+    EXPECT_EQ(f.rest, "QUIT\r\n") << "offset=" << offset;
+  }
+}
+
+// Fed whole, a body goes through the 16-byte scan; fed one byte at a time, through the
+// byte-wise path. Random bodies of CR, LF, dots and text must frame the same both ways.
+TEST(DataFramer, SameEventsWholeAndByteWiseForRandomBodies) {
+  const std::uint64_t seed = std::random_device{}();
+  std::cout << "DataFramer random body seed=" << seed << "\n";
+  std::mt19937_64 rng(seed);
+  constexpr std::string_view alphabet = "a\r\n.";
+  for (int round = 0; round < 2000; ++round) {
+    std::string body;
+    const auto length = std::uniform_int_distribution<std::size_t>(0, 120)(rng);
+    for (std::size_t i = 0; i < length; ++i) {
+      body += alphabet[std::uniform_int_distribution<std::size_t>(0, alphabet.size() - 1)(rng)];
+    }
+    body += "\r\n.\r\nQUIT\r\n";
+    ASSERT_EQ(data({body}), data(test::bytewise(body))) << "seed=" << seed << " round=" << round;
+  }
+}
+
 TEST(DataFramer, BdatChunkIsExactlyItsSizeAndDotsAreData) {
   const std::string chunk = "a\r\n.\r\nb\n.\n";
   for (std::size_t cut = 0; cut <= chunk.size() + 6; ++cut) {
