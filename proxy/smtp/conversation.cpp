@@ -202,16 +202,16 @@ void Conversation::emit_command(Command command) {
   if (command.kind == CommandKind::data) {
     data_command_ = command;
   }
-  push_awaiting(std::move(command));
+  push_awaiting(std::move(command), false);
 }
 
-void Conversation::push_awaiting(Command command) {
+void Conversation::push_awaiting(Command command, bool end_of_data) {
   if (awaiting_.size() >= limits_.max_pipelined_commands) {
     anomaly(Direction::client_to_server, "pipeline_overflow",
             std::to_string(awaiting_.size()) + " commands await replies");
     return;
   }
-  awaiting_.push_back(std::move(command));
+  awaiting_.push_back(Awaiting{std::move(command), end_of_data});
 }
 
 void Conversation::hold(std::string_view bytes) {
@@ -248,7 +248,7 @@ void Conversation::drain_framer() {
         end != nullptr && end->transfer == Transfer::data && data_command_) {
       // RFC 5321 §4.1.1.4: DATA has a second reply, after the final dot; it takes its place
       // among the commands pipelined after the message.
-      push_awaiting(*data_command_);
+      push_awaiting(*data_command_, true);
     }
     std::visit([this](auto& e) { out_.emplace_back(std::move(e)); }, *event);
   }
@@ -266,14 +266,16 @@ void Conversation::on_reply(Reply reply) {
     out_.emplace_back(ServerReply{std::move(reply), std::nullopt});
     return;
   }
-  Command command = std::move(awaiting_.front());
+  Awaiting due = std::move(awaiting_.front());
   awaiting_.pop_front();
-  const CommandKind kind = command.kind;
+  const CommandKind kind = due.command.kind;
   const int code = reply.code;
-  out_.emplace_back(ServerReply{std::move(reply), std::move(command)});
+  out_.emplace_back(ServerReply{std::move(reply), std::move(due.command)});
   switch (kind) {
     case CommandKind::data:
-      if (client_state_ == ClientState::hold_data) {
+      // The final reply of a message is not the answer to a DATA pipelined after its dot
+      // (RFC 2920 §3.1): that DATA is still waiting for its own 354.
+      if (!due.end_of_data && client_state_ == ClientState::hold_data) {
         if (code == 354) {
           framer_.start_data();
           release(ClientState::content);

@@ -101,7 +101,6 @@ class Conversation {
   bool pump_client_line();
   void on_client_line(LineEvent event);
   void emit_command(Command command);
-  void push_awaiting(Command command);
   void hold(std::string_view bytes);
   void release(ClientState next);
   void drain_framer();
@@ -112,7 +111,15 @@ class Conversation {
   LineReader client_reader_;
   ReplyParser server_parser_;
   DataFramer framer_;
-  std::deque<Command> awaiting_;         // commands whose replies are due, oldest first
+  // A command whose reply is due. A DATA is due twice (RFC 5321 §4.1.1.4): for its 354 and,
+  // after the final dot, for the message's final reply; only the first decides the framing.
+  struct Awaiting {
+    Command command;
+    bool end_of_data = false;
+  };
+  void push_awaiting(Command command, bool end_of_data);
+
+  std::deque<Awaiting> awaiting_;        // replies due, oldest first
   std::optional<Command> data_command_;  // the last DATA, for its reply after the final dot
   std::deque<Event> out_;
   std::string pending_;  // client bytes held during a hold_* state

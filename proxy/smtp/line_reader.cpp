@@ -1,6 +1,7 @@
 #include "proxy/smtp/line_reader.hpp"
 
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 namespace hopscope::smtp {
@@ -73,12 +74,25 @@ std::optional<LineEvent> LineReader::next() {
 }
 
 std::string LineReader::take_buffered() {
-  std::string rest = buffer_.substr(pos_);
+  std::string_view rest(buffer_);
+  rest.remove_prefix(pos_);
+  if (skipping_) {
+    // The rest of an over-long line already reported is nobody's to parse (a SASL response
+    // cut at the limit must not come back as a command): up to its LF it stays skipped,
+    // here or when it arrives.
+    const auto lf = rest.find('\n');
+    if (lf == std::string_view::npos) {
+      rest = {};
+    } else {
+      rest.remove_prefix(lf + 1);
+      skipping_ = false;
+    }
+  }
+  std::string taken(rest);
   buffer_.clear();
   pos_ = 0;
   scanned_ = 0;
-  skipping_ = false;
-  return rest;
+  return taken;
 }
 
 }  // namespace hopscope::smtp

@@ -48,7 +48,9 @@ class LineReader {
   // Bytes after the last line returned (STARTTLS evidence, pipelined commands).
   [[nodiscard]] std::size_t buffered() const { return buffer_.size() - pos_; }
 
-  // Removes and returns the buffered bytes; the reader starts afresh at a line start.
+  // Removes and returns the buffered bytes; the reader starts afresh at a line start, except
+  // inside an over-long line already reported: the rest of that line is never returned, and
+  // if its LF has not arrived yet, the reader goes on skipping up to it.
   [[nodiscard]] std::string take_buffered();
 
   [[nodiscard]] std::size_t max_line_bytes() const { return max_line_bytes_; }

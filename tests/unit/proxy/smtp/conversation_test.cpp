@@ -26,7 +26,8 @@ const std::vector<std::string>& transcripts() {
   static const std::vector<std::string> names{
       "exchange2016_session.txt", "exchange_online_ehlo.txt", "postfix_pipelined.txt",
       "exim_session.txt",         "bdat_session.txt",         "data_rejected.txt",
-      "bdat_rejected.txt",        "asa_masked_ehlo.txt",      "pix_banner_ehlo_500.txt"};
+      "bdat_rejected.txt",        "asa_masked_ehlo.txt",      "pix_banner_ehlo_500.txt",
+      "pipelined_after_dot.txt"};
   return names;
 }
 
@@ -120,6 +121,64 @@ TEST(Conversation, PipelinedRepliesMatchCommandsInOrder) {
   EXPECT_EQ(replies[7].in_reply_to->kind, CommandKind::quit);
   EXPECT_EQ(content_of(events), "Subject: pipelined\r\n\r\n.\r\n..\r\nbody\r\n");
   EXPECT_EQ(all_of<MessageEnd>(events).size(), 1U);
+}
+
+// The reply after a dot must not be taken as the answer to a DATA pipelined behind it:
+// that DATA waits for its own 354, and the second message is framed as content.
+TEST(Conversation, NextTransactionPipelinedAfterTheDotIsFramed) {
+  const auto events = run_whole(load_transcript("pipelined_after_dot.txt"));
+  EXPECT_EQ(content_of(events), "one\r\ntwo\r\n") << render(events);
+  EXPECT_EQ(all_of<MessageEnd>(events).size(), 2U);
+  const auto commands = all_of<ClientCommand>(events);
+  ASSERT_EQ(commands.size(), 9U) << render(events);  // EHLO, 2 x (MAIL RCPT DATA), RSET, QUIT
+  EXPECT_EQ(commands[7].command.kind, CommandKind::rset);
+  const auto replies = all_of<ServerReply>(events);
+  ASSERT_EQ(replies.size(), 12U) << render(events);
+  EXPECT_EQ(replies[5].reply.code, 250);  // the first message's final reply
+  EXPECT_EQ(replies[5].in_reply_to->kind, CommandKind::data);
+  EXPECT_EQ(replies[8].reply.code, 354);
+  EXPECT_EQ(replies[9].reply.code, 550);  // the second message's final reply
+  EXPECT_EQ(replies[10].in_reply_to->kind, CommandKind::rset);
+  EXPECT_EQ(replies[11].in_reply_to->kind, CommandKind::quit);
+  for (const auto& anomaly : all_of<Anomaly>(events)) {
+    ADD_FAILURE() << anomaly.kind << ": " << anomaly.detail;
+  }
+}
+
+// An over-long SASL response is cut at the limit; the rest of that line, arriving in a later
+// read, is skipped like the rest of any over-long line, never parsed as a command.
+TEST(Conversation, OverlongSaslResponseTailIsNeverACommand) {
+  Limits limits;
+  limits.max_line_bytes = 16;
+  for (const bool one_read : {true, false}) {
+    Conversation c(limits);
+    c.feed_server("220 mx\r\n");
+    c.feed_client("AUTH LOGIN\r\n");
+    c.feed_server("334 VXNlcm5hbWU6\r\n");
+    if (one_read) {
+      c.feed_client("c2VjcmV0c2VjcmV0c2VjcmV0U0VDUkVU\r\n");
+    } else {
+      c.feed_client("c2VjcmV0c2VjcmV0c2Vj");  // past the limit, no LF yet
+      c.feed_client("cmV0U0VDUkVU\r\n");      // the rest of the same line
+    }
+    c.feed_server("535 5.7.8 Authentication credentials invalid\r\n");
+    c.feed_client("QUIT\r\n");
+    c.feed_server("221 2.0.0 Bye\r\n");
+    std::vector<std::string> lines;
+    std::vector<CommandKind> answered;
+    while (auto e = c.next()) {
+      if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
+        lines.push_back(cc->transcript_line);
+      } else if (const auto* r = std::get_if<ServerReply>(&*e); r && r->in_reply_to) {
+        answered.push_back(r->in_reply_to->kind);
+      }
+    }
+    EXPECT_EQ(lines, (std::vector<std::string>{"AUTH LOGIN", "<redacted>", "QUIT"}))
+        << "one read: " << one_read;
+    EXPECT_EQ(answered, (std::vector<CommandKind>{CommandKind::auth, CommandKind::auth_response,
+                                                  CommandKind::quit}))
+        << "one read: " << one_read;
+  }
 }
 
 TEST(Conversation, LowerCaseEximSessionIsUnderstood) {
