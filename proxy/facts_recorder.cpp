@@ -21,6 +21,9 @@ constexpr std::size_t max_recipients_per_message = 1000;  // RFC 5321 §4.5.3.1.
 // it, 10000 messages of 1000 recipients of one 64 KiB line each would all be kept).
 constexpr std::size_t max_envelope_bytes = 1 << 20;
 constexpr std::size_t per_value_bytes = sizeof(std::string);  // what an empty one costs
+// Replies awaited at once: the codec's own bound on pipelined commands, plus the greeting.
+// Beyond it the codec stops pairing too (pipeline_overflow), so both drop the same commands.
+constexpr std::size_t max_pending = smtp::Limits{}.max_pipelined_commands + 1;
 
 ReplyFacts to_facts(const smtp::Reply& reply) {
   ReplyFacts r;
@@ -103,6 +106,20 @@ ReplyFacts FactsRecorder::kept_reply(ReplyFacts reply) {
   return reply;
 }
 
+void FactsRecorder::push_pending(Pending pending) {
+  if (pending_.size() < max_pending) {
+    pending_.push_back(std::move(pending));
+  }
+}
+
+void FactsRecorder::discard_partial_content() {
+  if (content_size_ > 0 || in_message_content_) {
+    content_hash_ = Sha256();
+    content_size_ = 0;
+    in_message_content_ = false;
+  }
+}
+
 MessageFacts& FactsRecorder::current_message() {
   if (!open_message_) {
     if (facts_.messages.size() >= max_messages) {
@@ -140,7 +157,8 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           if (e.transfer == smtp::Transfer::data) {
             // RFC 5321 §4.5.3.2.6: up to 10 minutes for the reply after the final dot. (The
             // reply to BDAT LAST is already awaited as that command's reply.)
-            pending_.push_back({now, timeouts_.data_end, "the reply after the end of data", true});
+            push_pending({now, timeouts_.data_end, "the reply after the end of data", true, false,
+                          open_message_});
           }
         } else if constexpr (std::is_same_v<T, smtp::AmbiguousEndOfData>) {
           auto& m = current_message();
@@ -170,9 +188,11 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
   Clock::duration limit = timeouts_.command;
   bool ends_message = false;
   using K = smtp::CommandKind;
+  std::optional<std::size_t> message;
   switch (cmd.kind) {
     case K::helo:
     case K::ehlo:
+      discard_partial_content();
       if (facts_.downstream.helo.empty()) {
         facts_.downstream.helo = cmd.raw;
       }
@@ -181,6 +201,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       }
       break;
     case K::mail: {
+      discard_partial_content();
       open_message_.reset();
       auto& m = current_message();
       if (fits_envelope_budget(cmd.path.size())) {
@@ -199,11 +220,14 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       }
       break;
     case K::data:
+      discard_partial_content();
       current_message().transfer = "DATA";
+      message = open_message_;
       break;
     case K::bdat:
     case K::bdat_last:
       current_message().transfer = "BDAT";
+      message = open_message_;
       if (cmd.kind == K::bdat_last) {
         // The reply to BDAT LAST comes once the whole message is in (RFC 3030 §2).
         limit = timeouts_.data_end;
@@ -211,7 +235,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       }
       if (cmd.bdat_size && *cmd.bdat_size > 0) {
         chunk_left_ = *cmd.bdat_size;
-        pending_.push_back({now, limit, "the reply to " + cmd.verb, ends_message, true});
+        push_pending({now, limit, "the reply to " + cmd.verb, ends_message, true, message});
         return;
       }
       break;
@@ -223,12 +247,13 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       quit_sent_ = true;
       break;
     case K::rset:
+      discard_partial_content();
       open_message_.reset();
       break;
     default:
       break;
   }
-  pending_.push_back({now, limit, "the reply to " + cmd.verb, ends_message});
+  push_pending({now, limit, "the reply to " + cmd.verb, ends_message, false, message});
 }
 
 void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) {
@@ -237,8 +262,10 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
     add_transcript(now, "s>c", line);
   }
   bool ends_message = false;
+  std::optional<std::size_t> message;
   if (!pending_.empty()) {
     ends_message = pending_.front().ends_message;
+    message = pending_.front().message;
     pending_.pop_front();
   }
   auto reply = to_facts(r.reply);
@@ -273,8 +300,15 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
       facts_.downstream.starttls.reply = reply;
       break;
     case K::data:
-      if (r.reply.code != 354 && open_message_) {
-        facts_.messages[*open_message_].reply = kept_reply(reply);  // DATA refused: no content
+      if (!ends_message && r.reply.code != 354 && message) {
+        facts_.messages[*message].reply = kept_reply(reply);  // DATA refused: no content
+      }
+      break;
+    case K::bdat:
+      // RFC 3030 §2: a chunk refused with 4xx/5xx fails the transaction; that reply is the
+      // message's answer, and no further chunk follows.
+      if (r.reply.code >= 400 && message) {
+        facts_.messages[*message].reply = kept_reply(reply);
       }
       break;
     case K::quit:
@@ -285,9 +319,11 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
     default:
       break;
   }
-  if (ends_message && open_message_) {
-    facts_.messages[*open_message_].reply = kept_reply(std::move(reply));
-    open_message_.reset();
+  if (ends_message && message) {
+    facts_.messages[*message].reply = kept_reply(std::move(reply));
+    if (open_message_ == message) {
+      open_message_.reset();
+    }
   }
 }
 

@@ -60,7 +60,14 @@ class FactsRecorder {
     // A BDAT whose chunk is still arriving: the reply is due only once the chunk is in, so
     // until then the sender's reads set the pace (data_block), as within DATA.
     bool awaiting_chunk = false;
+    // The message this reply belongs to (DATA, BDAT, the final reply): fixed when the command
+    // or the final dot is seen, as a RSET or the next MAIL may be pipelined before the reply.
+    std::optional<std::size_t> message;
   };
+  void push_pending(Pending pending);
+  // The codec dropped a message's partial content (RSET, MAIL, HELO/EHLO or DATA before a
+  // BDAT message was complete): it is not part of the next message.
+  void discard_partial_content();
   void add_transcript(Clock::time_point now, std::string dir, std::string line,
                       std::optional<std::uint64_t> data_bytes = std::nullopt);
   void on_command(const smtp::ClientCommand& c, Clock::time_point now);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/sha256.hpp"
 #include "proxy/smtp/conversation.hpp"
 
 namespace hopscope {
@@ -207,6 +208,116 @@ TEST(FactsRecorder, HeloLinesAddressesAndRepliesShareOneBoundedBudget) {
   const auto capped = std::count_if(h.facts.anomalies.begin(), h.facts.anomalies.end(),
                                     [](const auto& a) { return a.kind == "envelope_capped"; });
   EXPECT_EQ(capped, 1);  // said once
+}
+
+std::string sha256_of(std::string_view bytes) {
+  Sha256 hash;
+  hash.update(bytes);
+  return hash.finish();
+}
+
+// A RSET or the next MAIL may be pipelined behind the final dot (RFC 2920 §3.1): the final
+// reply still belongs to the message it ends.
+TEST(FactsRecorder, FinalReplyStaysOnItsMessageWhenRsetFollowsTheDot) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("one\r\n.\r\nRSET\r\n", t);
+  h.server("550 5.7.1 rejected by content filter\r\n250 reset\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  ASSERT_TRUE(h.facts.messages[0].reply);
+  EXPECT_EQ(h.facts.messages[0].reply->code, 550);
+}
+
+TEST(FactsRecorder, PipelinedMessagesKeepTheirOwnFinalReplies) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client(
+      "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\nabc"
+      "MAIL FROM:<c@x>\r\nRCPT TO:<d@x>\r\nBDAT 3 LAST\r\ndef",
+      t);
+  h.server("250 ok\r\n250 ok\r\n250 queued 1\r\n250 ok\r\n250 ok\r\n250 queued 2\r\n", t);
+  h.client("MAIL FROM:<e@x>\r\nRCPT TO:<f@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("one\r\n.\r\nMAIL FROM:<g@x>\r\nRCPT TO:<h@x>\r\nDATA\r\n", t);
+  h.server("250 queued 3\r\n250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("two\r\n.\r\n", t);
+  h.server("250 queued 4\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 4U);
+  const std::vector<std::string> contents{"abc", "def", "one\r\n", "two\r\n"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& m = h.facts.messages[i];
+    ASSERT_TRUE(m.reply) << i;
+    ASSERT_EQ(m.reply->lines.size(), 1U) << i;
+    EXPECT_EQ(m.reply->lines[0], "250 queued " + std::to_string(i + 1));
+    EXPECT_EQ(m.size, contents[i].size()) << i;
+    EXPECT_EQ(m.sha256, sha256_of(contents[i])) << i;
+  }
+}
+
+// RFC 3030 §2: a refused chunk fails the transaction. Its reply is the message's answer, and
+// its bytes are not part of the next message.
+TEST(FactsRecorder, AbandonedBdatChunkIsNotPartOfTheNextMessage) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 5\r\nhello", t);
+  h.server("250 ok\r\n250 ok\r\n552 5.3.4 Message size exceeds fixed maximum message size\r\n", t);
+  h.client("RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\nabc", t);
+  h.server("250 reset\r\n250 ok\r\n250 ok\r\n250 queued\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 2U);
+  ASSERT_TRUE(h.facts.messages[0].reply);
+  EXPECT_EQ(h.facts.messages[0].reply->code, 552);
+  EXPECT_EQ(h.facts.messages[1].size, 3U);
+  EXPECT_EQ(h.facts.messages[1].sha256, sha256_of("abc"));
+  ASSERT_TRUE(h.facts.messages[1].reply);
+  EXPECT_EQ(h.facts.messages[1].reply->code, 250);
+}
+
+// Each final reply is charged once to the envelope budget: ten 60 kB replies fit in 1 MiB.
+TEST(FactsRecorder, FinalReplyIsChargedOnceToTheEnvelopeBudget) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  const std::string reply = "250 " + std::string(60000, 'q') + "\r\n";
+  for (int i = 0; i < 10; ++i) {
+    h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+    h.client("x\r\n.\r\n", t);
+    h.server(reply, t);
+  }
+  ASSERT_EQ(h.facts.messages.size(), 10U);
+  for (const auto& m : h.facts.messages) {
+    ASSERT_TRUE(m.reply);
+    EXPECT_EQ(m.reply->lines.size(), 1U);
+  }
+  EXPECT_TRUE(std::none_of(h.facts.anomalies.begin(), h.facts.anomalies.end(),
+                           [](const AnomalyFacts& a) { return a.kind == "envelope_capped"; }));
+}
+
+// Commands nobody answers are awaited up to the codec's own pipelining bound, not beyond:
+// what the recorder holds for them does not grow with the number sent.
+TEST(FactsRecorder, UnansweredCommandsAreAwaitedUpToABound) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  std::string block;
+  for (int i = 0; i < 5000; ++i) {
+    block += "NOOP\r\n";
+  }
+  h.client(block, t);
+  h.server("250 ok\r\n", t);  // answers the first NOOP
+  EXPECT_TRUE(h.recorder.reply_due());
+  // Everything the recorder awaited is answered after at most the bound of replies.
+  std::string replies;
+  for (std::size_t i = 0; i < smtp::Limits{}.max_pipelined_commands + 1; ++i) {
+    replies += "250 ok\r\n";
+  }
+  h.server(replies, t);
+  EXPECT_FALSE(h.recorder.reply_due());
 }
 
 }  // namespace
