@@ -311,6 +311,12 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
         facts_.messages[*message].reply = kept_reply(reply);
       }
       break;
+    case K::xexch50:
+      if (r.reply.code == 354) {
+        // The blob follows, then one more reply (the codec awaits it as well).
+        push_pending({now, timeouts_.data_end, "the reply after the XEXCH50 blob"});
+      }
+      break;
     case K::quit:
       if (r.reply.code == 221) {
         quit_acknowledged_ = true;

@@ -59,6 +59,26 @@ void parse_path(Command& c, std::string_view prefix, const char* error) {
   }
 }
 
+// 1*DIGIT that fits in 64 bits.
+std::optional<std::uint64_t> parse_size(std::string_view digits) {
+  if (digits.empty()) {
+    return std::nullopt;
+  }
+  std::uint64_t size = 0;
+  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  for (char ch : digits) {
+    if (ch < '0' || ch > '9') {
+      return std::nullopt;
+    }
+    const auto digit = static_cast<std::uint64_t>(ch - '0');
+    if (size > (max - digit) / 10) {
+      return std::nullopt;
+    }
+    size = size * 10 + digit;
+  }
+  return size;
+}
+
 // RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]; chunk-size = 1*DIGIT.
 void parse_bdat(Command& c) {
   const std::vector<std::string_view> words = split_spaces(c.args);
@@ -66,23 +86,23 @@ void parse_bdat(Command& c) {
     c.error = "bdat_size_invalid";
     return;
   }
-  std::uint64_t size = 0;
-  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-  for (char ch : words[0]) {
-    if (ch < '0' || ch > '9') {
-      c.error = "bdat_size_invalid";
-      return;
-    }
-    const auto digit = static_cast<std::uint64_t>(ch - '0');
-    if (size > (max - digit) / 10) {
-      c.error = "bdat_size_invalid";
-      return;
-    }
-    size = size * 10 + digit;
+  c.bdat_size = parse_size(words[0]);
+  if (!c.bdat_size) {
+    c.error = "bdat_size_invalid";
+    return;
   }
-  c.bdat_size = size;
   if (words.size() == 2) {
     c.kind = CommandKind::bdat_last;
+  }
+}
+
+// Exchange's XEXCH50 blob-size auth-level: after a 354 the sender sends exactly blob-size
+// bytes of binary MAPI properties, answered by one more reply.
+void parse_xexch50(Command& c) {
+  const std::vector<std::string_view> words = split_spaces(c.args);
+  c.bdat_size = words.empty() ? std::nullopt : parse_size(words[0]);
+  if (!c.bdat_size) {
+    c.error = "xexch50_size_invalid";
   }
 }
 
@@ -91,7 +111,7 @@ struct VerbKind {
   CommandKind kind;
 };
 
-constexpr std::array<VerbKind, 11> verbs{{
+constexpr std::array<VerbKind, 12> verbs{{
     {"HELO", CommandKind::helo},
     {"EHLO", CommandKind::ehlo},
     {"MAIL", CommandKind::mail},
@@ -103,6 +123,7 @@ constexpr std::array<VerbKind, 11> verbs{{
     {"QUIT", CommandKind::quit},
     {"RSET", CommandKind::rset},
     {"NOOP", CommandKind::noop},
+    {"XEXCH50", CommandKind::xexch50},
 }};
 
 }  // namespace
@@ -135,6 +156,8 @@ const char* to_string(CommandKind kind) {
       return "RSET";
     case CommandKind::noop:
       return "NOOP";
+    case CommandKind::xexch50:
+      return "XEXCH50";
     case CommandKind::other:
       return "other";
   }
@@ -169,6 +192,9 @@ Command parse_command(std::string_view line) {
       break;
     case CommandKind::bdat:
       parse_bdat(c);
+      break;
+    case CommandKind::xexch50:
+      parse_xexch50(c);
       break;
     case CommandKind::auth: {
       // RFC 4954 §4: AUTH mechanism [initial-response]; only the mechanism may be logged.

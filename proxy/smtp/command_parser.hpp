@@ -26,6 +26,7 @@ enum class CommandKind {
   quit,
   rset,
   noop,
+  xexch50,  // XEXCH50 size level: Exchange 2003-2010's binary blob, after a 354
   other
 };
 
@@ -38,9 +39,10 @@ struct Command {
   std::string raw;   // the whole line without its ending, verbatim (may hold a secret)
   std::string path;  // MAIL FROM / RCPT TO: the address between < and >, verbatim
   std::vector<std::string> params;         // MAIL / RCPT parameters ("SIZE=1024"), verbatim
-  std::optional<std::uint64_t> bdat_size;  // BDAT chunk size when valid
-  std::string error;            // empty, or "bdat_size_invalid", "mail_syntax", "rcpt_syntax"
-  bool secret = false;          // raw holds an AUTH initial response or a SASL response
+  std::optional<std::uint64_t> bdat_size;  // BDAT chunk or XEXCH50 blob size, when valid
+  std::string error;    // empty, or "bdat_size_invalid", "xexch50_size_invalid", "mail_syntax",
+                        // "rcpt_syntax"
+  bool secret = false;  // raw holds an AUTH initial response or a SASL response
   std::string transcript_line;  // raw, with any secret replaced by "<redacted>"
   friend bool operator==(const Command&, const Command&) = default;
 };

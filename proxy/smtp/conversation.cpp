@@ -1,5 +1,6 @@
 #include "proxy/smtp/conversation.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -83,8 +84,24 @@ void Conversation::client_input(std::string_view bytes) {
       case ClientState::hold_data:
       case ClientState::hold_starttls:
       case ClientState::hold_auth:
+      case ClientState::hold_blob:
         hold(bytes);
         return;
+      case ClientState::blob: {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(blob_left_, bytes.size()));
+        blob_left_ -= n;
+        bytes.remove_prefix(n);
+        if (blob_left_ > 0) {
+          return;
+        }
+        // The blob is in: one more reply is due for the XEXCH50, as after DATA's final dot.
+        if (blob_command_) {
+          push_awaiting(std::move(*blob_command_), true);
+          blob_command_.reset();
+        }
+        client_state_ = ClientState::commands;
+        continue;
+      }
       case ClientState::content: {
         if (bytes.empty()) {
           return;
@@ -175,6 +192,12 @@ void Conversation::on_client_line(LineEvent event) {
     case CommandKind::auth:
       client_state_ = ClientState::hold_auth;
       break;
+    case CommandKind::xexch50:
+      if (bdat_size) {
+        blob_left_ = *bdat_size;
+        client_state_ = ClientState::hold_blob;
+      }
+      break;
     case CommandKind::bdat:
     case CommandKind::bdat_last:
       if (bdat_size) {
@@ -201,6 +224,8 @@ void Conversation::emit_command(Command command) {
   out_.emplace_back(ClientCommand{command, command.transcript_line});
   if (command.kind == CommandKind::data) {
     data_command_ = command;
+  } else if (command.kind == CommandKind::xexch50) {
+    blob_command_ = command;
   }
   push_awaiting(std::move(command), false);
 }
@@ -294,6 +319,21 @@ void Conversation::on_reply(Reply reply) {
           pending_.clear();
           pending_dropped_ = 0;
         } else {
+          release(ClientState::commands);
+        }
+      }
+      break;
+    case CommandKind::xexch50:
+      if (!due.end_of_data && client_state_ == ClientState::hold_blob) {
+        if (code == 354 && blob_left_ > 0) {
+          release(ClientState::blob);
+        } else {
+          // Refused: what follows are commands. An empty blob is complete at once: its
+          // second reply is due now.
+          if (code == 354 && blob_command_) {
+            push_awaiting(std::move(*blob_command_), true);
+          }
+          blob_command_.reset();
           release(ClientState::commands);
         }
       }

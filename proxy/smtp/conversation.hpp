@@ -61,8 +61,8 @@ struct StartTls {
 };
 
 // kind: bare_lf, line_too_long, malformed_reply, reply_too_long, bdat_size_invalid,
-// mail_syntax, rcpt_syntax, unexpected_reply, pending_overflow, pipeline_overflow.
-// detail: raw bytes (capped at 200), to be escaped by whoever writes it.
+// xexch50_size_invalid, mail_syntax, rcpt_syntax, unexpected_reply, pending_overflow,
+// pipeline_overflow. detail: raw bytes (capped at 200), to be escaped by whoever writes it.
 struct Anomaly {
   Direction dir = Direction::client_to_server;
   std::string kind;
@@ -94,6 +94,8 @@ class Conversation {
     hold_auth,      // after AUTH or a SASL response, until its reply (334 → sasl_line)
     sasl_line,      // the next line is a SASL response (RFC 4954 §4)
     content,        // DATA content or a BDAT chunk, in the framer
+    hold_blob,      // after XEXCH50, until its reply (354 → blob, else commands)
+    blob,           // the XEXCH50 blob: counted, never parsed, not message content
     tls
   };
 
@@ -121,6 +123,8 @@ class Conversation {
 
   std::deque<Awaiting> awaiting_;        // replies due, oldest first
   std::optional<Command> data_command_;  // the last DATA, for its reply after the final dot
+  std::optional<Command> blob_command_;  // the XEXCH50 whose blob is awaited or arriving
+  std::uint64_t blob_left_ = 0;
   std::deque<Event> out_;
   std::string pending_;  // client bytes held during a hold_* state
   std::uint64_t pending_dropped_ = 0;

@@ -298,6 +298,29 @@ TEST(FactsRecorder, FinalReplyIsChargedOnceToTheEnvelopeBudget) {
                            [](const AnomalyFacts& a) { return a.kind == "envelope_capped"; }));
 }
 
+// Exchange's XEXCH50 blob before DATA is neither message content nor commands.
+TEST(FactsRecorder, Xexch50BlobBeforeDataLeavesTheMessageIntact) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n", t);
+  h.client("XEXCH50 8 2\r\n", t);
+  h.server("354 Send binary data\r\n", t);
+  h.client(std::string("\x01\x02\r\n.\r\n\x08", 8), t);
+  EXPECT_EQ(h.recorder.waiting_for(), "the reply after the XEXCH50 blob from upstream");
+  h.server("250 XEXCH50 OK\r\n", t);
+  h.client("DATA\r\n", t);
+  h.server("354 go\r\n", t);
+  h.client("body\r\n.\r\n", t);
+  h.server("250 2.6.0 queued\r\n", t);
+  EXPECT_FALSE(h.recorder.reply_due());
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].sha256, sha256_of("body\r\n"));
+  ASSERT_TRUE(h.facts.messages[0].reply);
+  EXPECT_EQ(h.facts.messages[0].reply->code, 250);
+}
+
 // Commands nobody answers are awaited up to the codec's own pipelining bound, not beyond:
 // what the recorder holds for them does not grow with the number sent.
 TEST(FactsRecorder, UnansweredCommandsAreAwaitedUpToABound) {

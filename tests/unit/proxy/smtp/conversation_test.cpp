@@ -27,7 +27,7 @@ const std::vector<std::string>& transcripts() {
       "exchange2016_session.txt", "exchange_online_ehlo.txt", "postfix_pipelined.txt",
       "exim_session.txt",         "bdat_session.txt",         "data_rejected.txt",
       "bdat_rejected.txt",        "asa_masked_ehlo.txt",      "pix_banner_ehlo_500.txt",
-      "pipelined_after_dot.txt"};
+      "pipelined_after_dot.txt",  "xexch50_session.txt"};
   return names;
 }
 
@@ -179,6 +179,42 @@ TEST(Conversation, OverlongSaslResponseTailIsNeverACommand) {
                                                   CommandKind::quit}))
         << "one read: " << one_read;
   }
+}
+
+// The XEXCH50 blob is counted, not parsed: a dot line or "DATA" inside it is neither a
+// command nor message content, and its second reply is paired with it.
+TEST(Conversation, Xexch50BlobIsCountedAndAnsweredTwice) {
+  const auto events = run_whole(load_transcript("xexch50_session.txt"));
+  EXPECT_EQ(content_of(events), "Subject: x\r\n\r\nbody\r\n") << render(events);
+  const auto commands = all_of<ClientCommand>(events);
+  ASSERT_EQ(commands.size(), 6U) << render(events);  // EHLO MAIL RCPT XEXCH50 DATA QUIT
+  EXPECT_EQ(commands[3].command.kind, CommandKind::xexch50);
+  EXPECT_EQ(commands[3].command.bdat_size, 16U);
+  const auto replies = all_of<ServerReply>(events);
+  ASSERT_EQ(replies.size(), 9U) << render(events);
+  EXPECT_EQ(replies[4].in_reply_to->kind, CommandKind::xexch50);  // 354
+  EXPECT_EQ(replies[5].in_reply_to->kind, CommandKind::xexch50);  // after the blob
+  EXPECT_EQ(replies[7].in_reply_to->kind, CommandKind::data);
+  EXPECT_EQ(replies[7].reply.code, 250);
+  for (const auto& anomaly : all_of<Anomaly>(events)) {
+    ADD_FAILURE() << anomaly.kind << ": " << anomaly.detail;
+  }
+}
+
+TEST(Conversation, RefusedXexch50LeavesNoBlobToSkip) {
+  Conversation c;
+  c.feed_server("220 mx\r\n");
+  c.feed_client("XEXCH50 4 2\r\n");
+  c.feed_server("500 5.3.3 Unrecognized command\r\n");
+  c.feed_client("QUIT\r\n");
+  c.feed_server("221 bye\r\n");
+  std::vector<CommandKind> answered;
+  while (auto e = c.next()) {
+    if (const auto* r = std::get_if<ServerReply>(&*e); r && r->in_reply_to) {
+      answered.push_back(r->in_reply_to->kind);
+    }
+  }
+  EXPECT_EQ(answered, (std::vector<CommandKind>{CommandKind::xexch50, CommandKind::quit}));
 }
 
 TEST(Conversation, LowerCaseEximSessionIsUnderstood) {
