@@ -120,16 +120,27 @@ void FactsRecorder::discard_partial_content() {
   }
 }
 
+void FactsRecorder::close_transaction() {
+  if (open_message_ && !open_message_transferred_ && *open_message_ + 1 == facts_.messages.size() &&
+      std::none_of(pending_.begin(), pending_.end(),
+                   [&](const Pending& p) { return p.message == open_message_; })) {
+    facts_.messages.pop_back();
+  }
+  open_message_.reset();
+}
+
 MessageFacts& FactsRecorder::current_message() {
   if (!open_message_) {
     if (facts_.messages.size() >= max_messages) {
       // Past the cap, the last message's facts are reused: counted as an anomaly once.
       note_cap("messages_capped", "more than " + std::to_string(max_messages) + " messages");
       open_message_ = facts_.messages.size() - 1;
+      open_message_transferred_ = true;  // a real message: never dropped as a probe
       return facts_.messages.back();
     }
     facts_.messages.emplace_back();
     open_message_ = facts_.messages.size() - 1;
+    open_message_transferred_ = false;
   }
   return facts_.messages[*open_message_];
 }
@@ -193,6 +204,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
     case K::helo:
     case K::ehlo:
       discard_partial_content();
+      close_transaction();
       if (facts_.downstream.helo.empty()) {
         facts_.downstream.helo = cmd.raw;
       }
@@ -202,7 +214,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       break;
     case K::mail: {
       discard_partial_content();
-      open_message_.reset();
+      close_transaction();
       auto& m = current_message();
       if (fits_envelope_budget(cmd.path.size())) {
         m.mail_from = cmd.path;
@@ -222,11 +234,13 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
     case K::data:
       discard_partial_content();
       current_message().transfer = "DATA";
+      open_message_transferred_ = true;
       message = open_message_;
       break;
     case K::bdat:
     case K::bdat_last:
       current_message().transfer = "BDAT";
+      open_message_transferred_ = true;
       message = open_message_;
       if (cmd.kind == K::bdat_last) {
         // The reply to BDAT LAST comes once the whole message is in (RFC 3030 §2).
@@ -245,10 +259,11 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       break;
     case K::quit:
       quit_sent_ = true;
+      close_transaction();
       break;
     case K::rset:
       discard_partial_content();
-      open_message_.reset();
+      close_transaction();
       break;
     default:
       break;

@@ -68,6 +68,9 @@ class FactsRecorder {
   // The codec dropped a message's partial content (RSET, MAIL, HELO/EHLO or DATA before a
   // BDAT message was complete): it is not part of the next message.
   void discard_partial_content();
+  // The open transaction ends (MAIL, RSET, HELO/EHLO, QUIT): one that never reached DATA or
+  // BDAT sent no message (an address probe, all recipients refused) and is not kept as one.
+  void close_transaction();
   void add_transcript(Clock::time_point now, std::string dir, std::string line,
                       std::optional<std::uint64_t> data_bytes = std::nullopt);
   void on_command(const smtp::ClientCommand& c, Clock::time_point now);
@@ -98,6 +101,7 @@ class FactsRecorder {
   bool quit_acknowledged_ = false;
   bool saw_first_ehlo_reply_ = false;
   std::optional<std::size_t> open_message_;  // index into facts_.messages
+  bool open_message_transferred_ = false;    // DATA or BDAT was sent for it
   Sha256 content_hash_;
   std::uint64_t content_size_ = 0;
   std::size_t transcript_bytes_ = 0;

@@ -321,6 +321,25 @@ TEST(FactsRecorder, Xexch50BlobBeforeDataLeavesTheMessageIntact) {
   EXPECT_EQ(h.facts.messages[0].reply->code, 250);
 }
 
+// An address probe (MAIL, RCPT, RSET) or a transaction whose recipients were all refused
+// sends no message: it stays in the transcript, not in messages.
+TEST(FactsRecorder, TransactionWithoutDataIsNotAMessage) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRSET\r\n", t);
+  h.server("250 ok\r\n550 5.1.10 RESOLVER.ADR.RecipientNotFound\r\n250 ok\r\n", t);
+  EXPECT_TRUE(h.facts.messages.empty());
+  h.client("MAIL FROM:<c@x>\r\nRCPT TO:<d@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n550 5.1.1 unknown\r\n554 5.5.1 No valid recipients\r\n", t);
+  h.client("MAIL FROM:<e@x>\r\nRCPT TO:<f@x>\r\nQUIT\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n221 bye\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 1U);  // the refused DATA: a message that was tried
+  EXPECT_EQ(h.facts.messages[0].mail_from, "c@x");
+  ASSERT_TRUE(h.facts.messages[0].reply);
+  EXPECT_EQ(h.facts.messages[0].reply->code, 554);
+}
+
 // Commands nobody answers are awaited up to the codec's own pipelining bound, not beyond:
 // what the recorder holds for them does not grow with the number sent.
 TEST(FactsRecorder, UnansweredCommandsAreAwaitedUpToABound) {
