@@ -162,6 +162,15 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           auto& m = current_message();
           m.size = content_size_;
           m.sha256 = content_hash_.finish();
+          if (!e.complete) {
+            // Bytes held for the 354 were dropped (pending_overflow): the content seen is not
+            // the message, so no SHA-256 is claimed for it.
+            m.sha256.clear();
+            add_anomaly(AnomalyFacts{"c>s", "message_incomplete",
+                                     std::to_string(content_size_) +
+                                         " bytes of content seen, the rest was not parsed: "
+                                         "size is a lower bound, SHA-256 unknown"});
+          }
           content_size_ = 0;
           in_message_content_ = false;
           add_transcript(now, "c>s", {}, e.wire_bytes);

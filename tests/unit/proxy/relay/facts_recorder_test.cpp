@@ -340,6 +340,33 @@ TEST(FactsRecorder, TransactionWithoutDataIsNotAMessage) {
   EXPECT_EQ(h.facts.messages[0].reply->code, 554);
 }
 
+// Content the codec could not hold (more than max_pending_bytes before the 354) makes the
+// message incomplete: no SHA-256 is claimed for the part that was seen.
+TEST(FactsRecorder, IncompleteMessageHasNoSha256) {
+  SessionFacts facts;
+  const auto t = Clock::now();
+  FactsRecorder recorder{facts, short_timeouts(), t, 5000};
+  smtp::Limits limits;
+  limits.max_pending_bytes = 16;
+  smtp::Conversation conversation(limits);
+  const auto feed = [&](bool client, std::string_view bytes) {
+    client ? conversation.feed_client(bytes) : conversation.feed_server(bytes);
+    while (auto e = conversation.next()) {
+      recorder.record(*e, t);
+    }
+  };
+  feed(false, "220 mx\r\n");
+  feed(true, "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
+  feed(true, "0123456789abcdef0123456789\r\n.\r\n");  // before the 354: 16 bytes kept
+  feed(false, "250 ok\r\n250 ok\r\n354 go\r\n");
+  feed(true, "\r\n.\r\n");
+  feed(false, "250 queued\r\n");
+  ASSERT_EQ(facts.messages.size(), 1U);
+  EXPECT_TRUE(facts.messages[0].sha256.empty());
+  EXPECT_TRUE(std::any_of(facts.anomalies.begin(), facts.anomalies.end(),
+                          [](const AnomalyFacts& a) { return a.kind == "message_incomplete"; }));
+}
+
 // Commands nobody answers are awaited up to the codec's own pipelining bound, not beyond:
 // what the recorder holds for them does not grow with the number sent.
 TEST(FactsRecorder, UnansweredCommandsAreAwaitedUpToABound) {
