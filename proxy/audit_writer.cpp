@@ -250,6 +250,7 @@ bool AuditWriter::write(const SessionFacts& facts, const std::vector<FindingView
 }
 
 std::size_t AuditWriter::write_batch(std::span<const AuditItem> items) noexcept {
+  const auto losses_before = lost_.load() + lines_lost_.load();
   std::size_t written = 0;
   std::string lines;
   std::size_t line_count = 0;
@@ -259,6 +260,17 @@ std::size_t AuditWriter::write_batch(std::span<const AuditItem> items) noexcept 
   }
   // The summary lines go out even for lost documents: sessions.jsonl is the index.
   append_summary(lines, line_count);
+  if (written > 0 && lost_.load() + lines_lost_.load() == losses_before &&
+      failing_.exchange(false)) {
+    try {
+      spdlog::warn(
+          "audit: documents are written again in {}; {} session documents and {} sessions.jsonl "
+          "lines were lost before",
+          cfg_.directory, documents_lost(), summary_lines_lost());
+    } catch (...) {
+      // Logging must not stop mail.
+    }
+  }
   return written;
 }
 
@@ -534,6 +546,7 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
   const auto kept = static_cast<std::size_t>(
       std::count(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(done), '\n'));
   lines_lost_ += count - kept;
+  failing_ = true;
   try {
     report(error, "appending to " + path);
   } catch (...) {
@@ -543,6 +556,7 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
 
 void AuditWriter::lose(int error, std::string_view step, std::string_view path) noexcept {
   ++lost_;
+  failing_ = true;
   try {
     std::string what(step);
     if (!path.empty()) {

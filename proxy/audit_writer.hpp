@@ -108,6 +108,9 @@ class AuditWriter {
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> lost_{0};
   std::atomic<std::uint64_t> lines_lost_{0};
+  // Something was lost since the audit log last worked: the first whole batch written after
+  // it says so on stderr, so the per-minute error lines are not the last word.
+  std::atomic<bool> failing_{false};
   std::mutex jsonl_mutex_;
   std::mutex folders_mutex_;
   std::set<std::string> durable_folders_;           // guarded by folders_mutex_

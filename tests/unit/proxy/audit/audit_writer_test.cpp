@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "audit_test_files.hpp"
 #include "proxy/session_id.hpp"
 #include "sample_facts.hpp"
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,6 +167,72 @@ TEST(AuditWriter, ReadOnlyDirectoryLosesTheDocumentWithoutThrowing) {
   EXPECT_FALSE(ok);
   EXPECT_EQ(writer.documents_lost(), 1U);
   EXPECT_EQ(writer.documents_written(), 0U);
+}
+
+// Captures what the writer logs while it lives. It logs through spdlog's default logger,
+// which the relay points at stderr and which in a test binary is spdlog's own, on stdout:
+// both descriptors are captured.
+class LogCapture {
+ public:
+  explicit LogCapture(const fs::path& file)
+      : file_(file),
+        fd_(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600)),
+        saved_out_(::dup(1)),
+        saved_(::dup(2)) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::dup2(fd_, 1);
+    ::dup2(fd_, 2);
+  }
+  ~LogCapture() { restore(); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string text() {
+    restore();
+    return read_file(file_);
+  }
+
+ private:
+  void restore() {
+    if (saved_ >= 0) {
+      std::fflush(stdout);
+      std::fflush(stderr);
+      ::dup2(saved_out_, 1);
+      ::dup2(saved_, 2);
+      ::close(saved_out_);
+      ::close(saved_);
+      ::close(fd_);
+      saved_ = -1;
+    }
+  }
+  fs::path file_;
+  int fd_;
+  int saved_out_;
+  int saved_;
+};
+
+// After documents were lost, the first batch that goes through says so on stderr: the
+// once-a-minute error lines are otherwise the last word an operator sees.
+TEST(AuditWriter, SaysWhenDocumentsAreWrittenAgain) {
+  const TempDir tmp;
+  const auto blocker = tmp.path() / "audit";
+  std::ofstream(blocker) << "a file where the audit folder should be";
+  LogCapture capture(tmp.path() / "log.txt");
+  AuditWriter writer(config_for(blocker));
+  EXPECT_FALSE(writer.write(test::sample_facts(), {}, ""));
+  fs::remove(blocker);
+  EXPECT_TRUE(writer.write(test::sample_facts(), {}, ""));
+  EXPECT_TRUE(writer.write(test::sample_facts(), {}, ""));
+  const auto text = capture.text();
+  const auto lost = text.find("Not a directory");
+  const auto again = text.find("documents are written again in " + blocker.string() +
+                               "; 1 session documents and 1 sessions.jsonl lines were lost before");
+  ASSERT_NE(lost, std::string::npos) << text;
+  ASSERT_NE(again, std::string::npos) << text;
+  EXPECT_LT(lost, again) << text;
+  const std::string_view phrase = "are written again";
+  EXPECT_EQ(text.find(phrase, text.find(phrase) + phrase.size()), std::string::npos)
+      << "said once: " << text;
 }
 
 TEST(AuditWriter, ExistingReadOnlyDateFolderLeavesNoTempFile) {
