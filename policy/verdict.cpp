@@ -106,14 +106,18 @@ std::string clean_line(const SessionFacts& facts) {
     return line + ")";
   }
   const auto& up = *facts.upstream.tls;
-  std::string line = "clean: STARTTLS used, " + printable(tls->version.value_or("TLS"), 20);
+  std::string used = "STARTTLS used, " + printable(tls->version.value_or("TLS"), 20);
   if (tls->cipher) {
-    line += " " + printable(*tls->cipher, 80);
+    used += " " + printable(*tls->cipher, 80);
   }
   if (up.server_certificates.empty()) {
-    line += ", certificate not visible";
-    return line;
+    // TLS 1.3 (or a resumed session) hides the certificate and no probe fetched it: the
+    // very swap hopscope looks for may be there, so this is not called clean.
+    return "no findings: " + used +
+           ", certificate not visible (encrypted in TLS 1.3 or not resent on resumption; a "
+           "hop probe shows it)";
   }
+  std::string line = "clean: " + used;
   line += ", certificate " + printable(up.server_certificates.front().subject, 200);
   if (up.verification.checked) {
     line += up.verification.trusted ? " trusted" : " not trusted";

@@ -352,6 +352,12 @@ case("client_cert_not_visible_tls13",
                       source="probe")),
      [], "clean: STARTTLS used, TLSv1.3", "TLS 1.3 hides the client chain: no CLIENT_CERT_MISSING")
 
+case("tls13_certificate_not_visible",
+     tls_session(dict(tls12([], client=[], verification={"checked": False}), version="TLSv1.3",
+                      cipher="TLS_AES_256_GCM_SHA384")),
+     [], "no findings: STARTTLS used, TLSv1.3 TLS_AES_256_GCM_SHA384, certificate not visible",
+     "TLS 1.3 encrypts the certificate and no probe fetched it: nothing to judge it by, so not \"clean\"")
+
 case("upstream_unreachable", {
     "policy": POLICY,
     "session": {"transcript": [], "upstream": {"address": "10.0.0.5:25", "connect_error": "Connection refused"},
