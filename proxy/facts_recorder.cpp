@@ -54,7 +54,7 @@ FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeou
       last_command_(start),
       last_reply_(start) {
   // RFC 5321 §4.5.3.2.1: the initial 220 is awaited for `greeting`.
-  pending_.push_back({start, timeouts_.greeting, "the greeting"});
+  pending_.push_back({start, timeouts_.greeting, "the greeting", false, false, std::nullopt});
 }
 
 void FactsRecorder::add_transcript(Clock::time_point now, std::string dir, std::string line,
@@ -338,7 +338,8 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
     case K::xexch50:
       if (r.reply.code == 354) {
         // The blob follows, then one more reply (the codec awaits it as well).
-        push_pending({now, timeouts_.data_end, "the reply after the XEXCH50 blob"});
+        push_pending({now, timeouts_.data_end, "the reply after the XEXCH50 blob", false, false,
+                      std::nullopt});
       }
       break;
     case K::quit:
