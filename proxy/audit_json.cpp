@@ -575,6 +575,14 @@ class Encoder {
   AuditOptions options_;
 };
 
+// "Used" means the mail went inside TLS: STARTTLS was sent AND accepted (RFC 3207 §4, "220
+// Ready to start TLS"; the relay splices on any 2xx), so a handshake followed. A STARTTLS
+// refused with 454 or 500 (an ASA masking it) was attempted, yet the mail went in clear.
+bool starttls_used(const StartTlsFacts& st) {
+  const bool accepted = st.reply && st.reply->code >= 200 && st.reply->code <= 299;
+  return st.attempted && (accepted || !st.handshake.empty());
+}
+
 const tls::CertificateFacts* upstream_leaf(const SessionFacts& facts) {
   const auto& t = facts.upstream.tls;
   if (!t || t->server_certificates.empty()) {
@@ -686,7 +694,7 @@ std::string summary_json_line(const SessionFacts& facts, const std::vector<Findi
   enc.field("upstream").text(up.address);
   enc.field("starttls_offered").boolean(up.starttls.offered);
   enc.field("starttls_offered_to_sender").boolean(facts.downstream.starttls.offered);
-  enc.field("starttls_used").boolean(up.starttls.attempted);
+  enc.field("starttls_used").boolean(starttls_used(up.starttls));
   if (up.tls) {
     enc.field("tls_version").text_or_null(up.tls->version);
   } else {
