@@ -202,7 +202,10 @@ class Session : public std::enable_shared_from_this<Session> {
     close_both();
   }
 
+  // Every close hopscope makes (timeout, shutdown, limit, error, the other side's failure)
+  // goes through here: from then on, reads and writes that end say nothing about who hung up.
   void close_both() {
+    closed_by_us_ = true;
     boost::system::error_code ignored;
     client_.close(ignored);
     upstream_.close(ignored);
@@ -476,9 +479,25 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // A read cut short by hopscope's own close (operation_aborted, bad_descriptor, or any end
+  // after close_both or after our 421 on timeout) is not that side closing:
+  // SENDER_ABANDONED_AFTER_TLS reads closed_first.
+  [[nodiscard]] bool peer_ended(const boost::system::error_code& ec) const {
+    return !closed_by_us_ && !closing_ && ec != asio::error::operation_aborted &&
+           ec != asio::error::bad_descriptor;
+  }
+
+  // The side ended first: for upstream, say when (DESIGN.md §5 end.detail).
+  void note_first_close(Side side, bool reset) {
+    first_close_ = side;
+    if (side == Side::server) {
+      upstream_end_detail_ = upstream_end_detail(reset);
+    }
+  }
+
   void note_end_of_input(Side side, const boost::system::error_code& ec) {
-    if (!first_close_) {
-      first_close_ = side;
+    if (!first_close_ && peer_ended(ec)) {
+      note_first_close(side, ec == asio::error::connection_reset);
     }
     if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
         ec != asio::error::bad_descriptor && ec != asio::error::connection_reset && !io_error_) {
@@ -489,9 +508,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void note_write_failure(Side to, const boost::system::error_code& ec) {
-    if (!first_close_) {
+    if (!first_close_ && peer_ended(ec)) {
       // A failed write means that side went away first.
-      first_close_ = to;
+      note_first_close(to, ec == asio::error::connection_reset);
     }
     if (ec != asio::error::broken_pipe && ec != asio::error::connection_reset &&
         ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor && !io_error_) {
@@ -526,9 +545,71 @@ class Session : public std::enable_shared_from_this<Session> {
       if (auto* start = std::get_if<smtp::StartTls>(&*event)) {
         start_tls(*start, now);
       } else {
+        follow_message(*event);
         recorder_.record(*event, now);
       }
     }
+  }
+
+  // Keeps track of the message the sender is transferring, for end.detail should upstream go
+  // away in the middle of it. A message is over with its final reply (RFC 5321 §4.1.1.4;
+  // RFC 3030 §2 for BDAT LAST), a DATA refused, or a command that starts afresh.
+  void follow_message(const smtp::Event& event) {
+    using K = smtp::CommandKind;
+    if (const auto* c = std::get_if<smtp::ClientCommand>(&event)) {
+      switch (c->command.kind) {
+        case K::data:
+          message_ = MessageInProgress{"DATA", 0};
+          break;
+        case K::bdat:
+        case K::bdat_last:
+          if (!message_ || message_->transfer != "BDAT") {
+            message_ = MessageInProgress{"BDAT", 0};
+          }
+          break;
+        case K::mail:
+        case K::rset:
+        case K::helo:
+        case K::ehlo:
+          message_.reset();
+          break;
+        default:
+          break;
+      }
+    } else if (const auto* content = std::get_if<smtp::MessageContent>(&event)) {
+      if (message_) {
+        message_->content_bytes += content->bytes.size();
+      }
+    } else if (const auto* r = std::get_if<smtp::ServerReply>(&event); r && r->in_reply_to) {
+      const auto kind = r->in_reply_to->kind;
+      if ((kind == K::data && r->reply.code != 354) || kind == K::bdat_last) {
+        message_.reset();
+      }
+    }
+  }
+
+  // "upstream closed the connection during DATA after 20 bytes of content from the sender,
+  // while waiting for the reply after the end of data from upstream": the state when
+  // upstream's end was seen. Orderly close (FIN) and reset (RST) are told apart here only.
+  [[nodiscard]] std::string upstream_end_detail(bool reset) const {
+    std::string detail =
+        std::string("upstream ") + (reset ? "reset" : "closed") + " the connection";
+    if (observer_) {
+      return detail + (observer_->handshake_complete()
+                           ? " inside TLS, after the handshake"
+                           : " after STARTTLS, before the TLS handshake completed");
+    }
+    if (message_) {
+      detail += " during " + message_->transfer + " after " +
+                std::to_string(message_->content_bytes) + " bytes of content from the sender, ";
+      if (!recorder_.reply_due()) {
+        return detail +
+               (message_->transfer == "DATA" ? "before the final dot" : "before BDAT LAST");
+      }
+    } else {
+      detail += " ";
+    }
+    return detail + "while waiting for " + recorder_.waiting_for();
   }
 
   // RFC 3207: the server said 2xx to STARTTLS. From here on both directions are a spliced
@@ -591,6 +672,7 @@ class Session : public std::enable_shared_from_this<Session> {
       facts_.end.detail = io_error_;
     } else if (first_close_ == Side::server) {
       facts_.end.reason = EndReason::upstream_closed;
+      facts_.end.detail = upstream_end_detail_;
     } else {
       facts_.end.reason = EndReason::client_closed;
     }
@@ -635,6 +717,14 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::ReplyBoundary server_replies_;  // what the sender has been given of upstream's replies
   std::uint64_t registry_id_ = SessionRegistry::none;  // a refused session never registers
   std::optional<Side> first_close_;
+  std::optional<std::string> upstream_end_detail_;  // set when upstream ended first
+  // The message being transferred (follow_message), for upstream_end_detail.
+  struct MessageInProgress {
+    std::string transfer;  // "DATA" | "BDAT"
+    std::uint64_t content_bytes = 0;
+  };
+  std::optional<MessageInProgress> message_;
+  bool closed_by_us_ = false;  // close_both ran: later ends are ours, not a peer's
   std::optional<std::string> io_error_;
   bool timed_out_ = false;
   bool forced_ = false;

@@ -26,6 +26,12 @@ class ScriptedConnection {
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   void say(const std::string& s) const { (void)!::write(fd_, s.data(), s.size()); }
+  // The close that ends the script becomes a reset (RST) instead of an orderly FIN:
+  // SO_LINGER with a zero timeout (socket(7)).
+  void reset_on_close() const {
+    const linger abort{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  }
   // The next line without CRLF, or "<eof>".
   std::string read_line() {
     for (;;) {

@@ -1,0 +1,189 @@
+// How a relayed session ends, as the audit says it (DESIGN.md §5 `end`, §6
+// SENDER_ABANDONED_AFTER_TLS): a close that hopscope itself makes (tls_idle timeout, end of
+// the drain) is never recorded as the sender's; an upstream that goes away says when, and
+// whether it reset; a STARTTLS refused by upstream is never counted as used.
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "postfix_instance.hpp"
+#include "relay_fixture.hpp"
+#include "scripted_upstream.hpp"
+#include "smtp_client.hpp"
+#include "test_pki.hpp"
+
+namespace hopscope::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct TlsWorld {
+  TempDir dir{"hopscope-end-pki"};
+  TestPki pki{dir.path()};
+};
+
+// Postfix offering STARTTLS over TLS 1.2 only: the handshake is then visible to the relay's
+// observer, and the sender's silence after it is what SENDER_ABANDONED_AFTER_TLS looks at.
+PostfixOptions postfix_tls12(const TlsWorld& world) {
+  PostfixOptions po;
+  po.tls = PostfixTls::may;
+  po.cert_file = world.pki.server().cert;
+  po.key_file = world.pki.server().key;
+  po.tls_protocols = std::string(tls_only_1_2);
+  return po;
+}
+
+// `openssl s_client -starttls smtp` through the relay, then silent: stdin is /dev/null and
+// -ign_eof keeps it connected. Returns once s_client printed its post-handshake summary.
+std::unique_ptr<Process> silent_tls_sender(const RelayProcess& relay) {
+  auto client = std::make_unique<Process>(std::vector<std::string>{
+      "openssl", "s_client", "-starttls", "smtp", "-connect", relay.address(), "-ign_eof"});
+  static const std::regex handshake_done("SSL handshake has read");
+  if (!client->wait_for_line(Stream::out, handshake_done, 20s)) {
+    ADD_FAILURE() << "s_client did not complete the handshake:\n" << client->describe();
+  }
+  return client;
+}
+
+std::string findings_text(const boost::json::object& doc) {
+  const auto* f = json_at(doc, "findings");
+  return f == nullptr ? "(no findings field)" : boost::json::serialize(*f);
+}
+
+bool has_finding(const boost::json::object& doc, const std::string& id) {
+  const auto* all = json_at(doc, "findings");
+  if (all == nullptr || !all->is_array()) {
+    return false;
+  }
+  for (const auto& v : all->as_array()) {
+    const auto* const it = v.as_object().find("id");
+    if (it != v.as_object().end() && it->value().is_string() && it->value().as_string() == id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool closed_first(const boost::json::object& doc) {
+  const auto* v = json_at(doc, "downstream.closed_first");
+  return v != nullptr && v->is_bool() && v->as_bool();
+}
+
+// The sender completed TLS and stayed silent; hopscope cut it at tls_idle. The sender did not
+// close first, so it did not "abandon" anything.
+TEST(RelayEnd, TlsIdleTimeoutIsNotRecordedAsTheSenderClosing) {
+  TlsWorld world;
+  PostfixInstance postfix(postfix_tls12(world));
+  RelayProcess relay({.upstream = postfix.address(),
+                      .extra_toml = "[relay.timeouts]\ndata_end = \"2s\"\ntls_idle = \"2s\"\n"});
+  const auto sender = silent_tls_sender(relay);
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  const auto& doc = docs[0];
+  ASSERT_EQ(json_string(doc, "upstream.starttls.handshake"), "ok") << findings_text(doc);
+  EXPECT_EQ(json_string(doc, "end.reason"), "timeout");
+  EXPECT_FALSE(closed_first(doc));
+  EXPECT_FALSE(has_finding(doc, "SENDER_ABANDONED_AFTER_TLS")) << findings_text(doc);
+}
+
+// The same silent TLS sender, closed by hopscope at the end of the drain after SIGTERM.
+TEST(RelayEnd, DrainCloseIsNotRecordedAsTheSenderClosing) {
+  TlsWorld world;
+  PostfixInstance postfix(postfix_tls12(world));
+  RelayProcess relay(
+      {.upstream = postfix.address(), .extra_toml = "[relay.timeouts]\ndrain = \"500ms\"\n"});
+  const auto sender = silent_tls_sender(relay);
+  ::kill(relay.process().pid(), SIGTERM);
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  const auto& doc = docs[0];
+  ASSERT_EQ(json_string(doc, "upstream.starttls.handshake"), "ok") << findings_text(doc);
+  EXPECT_EQ(json_string(doc, "end.reason"), "shutdown");
+  EXPECT_FALSE(closed_first(doc));
+  EXPECT_FALSE(has_finding(doc, "SENDER_ABANDONED_AFTER_TLS")) << findings_text(doc);
+}
+
+// RFC 3207 §4: 454 "TLS not available due to temporary reason"; the mail then goes in clear.
+TEST(RelayEnd, StarttlsRefusedWith454IsNotCountedAsUsed) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    c.say("220 mail.contoso.test ESMTP\r\n");
+    c.read_line();  // EHLO
+    c.say("250-mail.contoso.test\r\n250-8BITMIME\r\n250 STARTTLS\r\n");
+    c.read_line();  // STARTTLS
+    c.say("454 4.7.0 TLS not available due to local problem\r\n");
+    c.read_line();  // QUIT
+    c.say("221 2.0.0 bye\r\n");
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    EXPECT_TRUE(client.greet_and_ehlo().has_keyword("STARTTLS"));
+    EXPECT_EQ(client.command("STARTTLS").code, 454);
+    client.quit();
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  std::ifstream index(relay.audit_directory() / "sessions.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(index, line));
+  const auto summary = boost::json::parse(line).as_object();
+  EXPECT_TRUE(summary.at("starttls_offered").as_bool()) << line;
+  EXPECT_FALSE(summary.at("starttls_used").as_bool()) << line;
+  const auto err = relay.stderr_text();
+  EXPECT_NE(err.find("starttls offered=yes used=no"), std::string::npos) << err;
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  const auto* attempted = json_at(docs[0], "upstream.starttls.attempted");
+  ASSERT_NE(attempted, nullptr);
+  EXPECT_TRUE(attempted->as_bool());  // it was tried: only "used" is false
+}
+
+// Greets, accepts EHLO, MAIL, RCPT and DATA, reads the first content line, then resets.
+TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    c.say("220 scripted ESMTP\r\n");
+    c.read_line();
+    c.say("250-scripted\r\n250 8BITMIME\r\n");
+    c.read_line();
+    c.say("250 2.1.0 ok\r\n");
+    c.read_line();
+    c.say("250 2.1.5 ok\r\n");
+    c.read_line();
+    c.say("354 go ahead\r\n");
+    c.read_line();  // the first content line
+    c.reset_on_close();
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    (void)client.greet_and_ehlo();
+    EXPECT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+    EXPECT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+    EXPECT_EQ(client.command("DATA").code, 354);
+    client.send("Subject: cut\r\n\r\nbody\r\n");
+    // The relay passes upstream's end on to the sender; no final dot was sent before it.
+    EXPECT_TRUE(client.wait_closed());
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_closed");
+  const auto detail = json_string(docs[0], "end.detail");
+  EXPECT_TRUE(std::regex_search(
+      detail, std::regex("^upstream reset the connection during DATA after [0-9]+ bytes of "
+                         "content from the sender, before the final dot$")))
+      << detail;
+  EXPECT_FALSE(closed_first(docs[0]));
+}
+
+}  // namespace
+}  // namespace hopscope::test
