@@ -190,6 +190,9 @@ class Loader {
                        return rank(a) < rank(b);
                      });
     result.errors = std::move(errors_);
+    for (const auto& [key, where] : seen_) {
+      result.positions[key] = KeyPosition{where.line, where.column};
+    }
     if (result.errors.empty()) {
       result.config = std::move(config);
     }
@@ -812,12 +815,15 @@ class Loader {
 
 }  // namespace
 
-std::string format_error(const ConfigError& error) {
+namespace {
+
+std::string format_diagnostic(const ConfigError& error, std::string_view label) {
   std::string out = error.file;
   if (error.line != 0) {
     out += ":" + std::to_string(error.line) + ":" + std::to_string(error.column);
   }
   out += ": ";
+  out += label;
   std::string body;
   if (!error.key.empty()) {
     body += "key '" + error.key + "'";
@@ -835,6 +841,26 @@ std::string format_error(const ConfigError& error) {
             error.message;
   }
   return out + body;
+}
+
+}  // namespace
+
+std::string format_error(const ConfigError& error) {
+  return format_diagnostic(error, "");
+}
+
+std::string format_warning(const ConfigError& warning) {
+  return format_diagnostic(warning, "warning: ");
+}
+
+ConfigError error_at(const LoadResult& result, const std::string& file, const std::string& key,
+                     std::string expected, std::string found, std::string message) {
+  ConfigError error{file, 0, 0, key, std::move(expected), std::move(found), std::move(message)};
+  if (const auto it = result.positions.find(key); it != result.positions.end()) {
+    error.line = it->second.line;
+    error.column = it->second.column;
+  }
+  return error;
 }
 
 std::vector<ConfigError> check_required(const Config& config, Purpose purpose,

@@ -7,6 +7,7 @@
 // Never throws for bad input and never aborts; toml++ is used only in load.cpp.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,15 +31,34 @@ struct ConfigError {
 // "FILE:LINE:COLUMN: key 'relay.timeouts.command': expected a duration like 30s, 5m, 250ms,
 // 2h; found \"5 minutes\"". Parts that are empty are left out.
 [[nodiscard]] std::string format_error(const ConfigError& error);
+// The same for something that does not make the file invalid: "FILE:LINE:COLUMN: warning: key
+// 'audit.directory': …".
+[[nodiscard]] std::string format_warning(const ConfigError& warning);
 
 // Which keys a subcommand requires. `relay` needs relay.listen, and relay.upstream unless
 // relay.transparent is not "off"; `check` and `probe` need nothing beyond valid values.
 enum class Purpose { check, relay, probe };
 
+// Where a key's value is written in the file, 1-based.
+struct KeyPosition {
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+};
+
 struct LoadResult {
   std::optional<Config> config;     // set exactly when errors is empty
   std::vector<ConfigError> errors;  // in file order; errors without a position come last
+  // Every key the file sets, by dotted path ("tls.trust", "relay.mode") → its value's
+  // position, so that checks made after loading (a trust bundle that cannot be read, a mode
+  // this build cannot run) can point at the line as the loader's own errors do.
+  std::map<std::string, KeyPosition> positions;
 };
+
+// An error about `key` found after loading, positioned where `result` saw the key (no
+// position when the file does not set it: the default is at fault).
+[[nodiscard]] ConfigError error_at(const LoadResult& result, const std::string& file,
+                                   const std::string& key, std::string expected, std::string found,
+                                   std::string message = {});
 
 // Outcomes: a Config; or errors for an unreadable file, a TOML syntax error (one error), or
 // every validation error of the file.

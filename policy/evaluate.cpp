@@ -6,6 +6,7 @@
 #include "policy/certificate_checks.hpp"
 #include "policy/finding_list.hpp"
 #include "policy/hop_checks.hpp"
+#include "policy/remedies.hpp"
 #include "policy/smtp_checks.hpp"
 #include "policy/tls_checks.hpp"
 #include "proxy/printable.hpp"
@@ -25,18 +26,44 @@ void apply_overrides(std::vector<Finding>& findings, const config::PolicyConfig&
   });
 }
 
+// " Here: port 2525 on 10.0.0.5 (…)" for the UPSTREAM_UNREACHABLE remedy, from an address
+// written "host:port" or "[v6]:port"; "" when it carries no port.
+std::string port_advice(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size() ||
+      address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+    return {};
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string port = address.substr(colon + 1);
+  return " Here that is port " + port + " on " + printable(host, 100) +
+         " (from this machine: nc -vz " + printable(host, 100) + " " + port + ").";
+}
+
 bool check_unreachable(const SessionFacts& facts, FindingList& out) {
   const auto& up = facts.upstream;
   if (!up.connect_error && facts.end.reason != EndReason::upstream_unreachable) {
     return false;
   }
-  const std::string why = up.connect_error.value_or(facts.end.detail.value_or("connect failed"));
+  std::string why = up.connect_error.value_or(facts.end.detail.value_or("connect failed"));
+  // The relay writes "connect to ADDRESS: why" or "connect to ADDRESS timed out after …"
+  // (proxy/session.cpp); the address is said once below, so keep only the why.
+  if (const std::string prefix = "connect to " + up.address;
+      !up.address.empty() && why.starts_with(prefix + ": ")) {
+    why.erase(0, prefix.size() + 2);
+  } else if (why.starts_with(prefix + " ")) {
+    why.erase(0, prefix.size() + 1);
+  }
   out.add(
       FindingId::upstream_unreachable, "upstream",
       "upstream " + printable(up.address, 100) + " could not be reached: " + printable(why, 200),
       "connect to " + printable(up.address, 100) +
           (up.local.empty() ? std::string{} : " from " + printable(up.local, 100)) + ": " +
-          printable(why, 300));
+          printable(why, 300),
+      std::nullopt, remedy(FindingId::upstream_unreachable) + port_advice(up.address));
   return true;
 }
 

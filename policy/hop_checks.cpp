@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "policy/certificate_checks.hpp"
+#include "policy/remedies.hpp"
 #include "policy/signatures.hpp"
 #include "policy/smtp_checks.hpp"
 #include "policy/tls_checks.hpp"
@@ -37,6 +38,23 @@ const tls::CertificateFacts* leaf_of(const std::optional<TlsFacts>& tls) {
     return nullptr;
   }
   return &tls->server_certificates[0];
+}
+
+// " Here: port 2525 on 10.0.0.5 (…)" for the UPSTREAM_UNREACHABLE remedy, from an address
+// written "host:port" or "[v6]:port"; "" when it carries no port.
+std::string port_advice(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size() ||
+      address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+    return {};
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string port = address.substr(colon + 1);
+  return " Here that is port " + port + " on " + printable(host, 100) +
+         " (from this machine: nc -vz " + printable(host, 100) + " " + port + ").";
 }
 
 std::string source_of(const HopFacts& hop) {
@@ -97,7 +115,8 @@ void check_hop(const HopFacts& hop, const config::PolicyConfig& policy, std::int
     out.add(FindingId::upstream_unreachable, leg,
             "hop \"" + printable(hop.name, 100) +
                 "\" could not be probed: " + printable(*hop.error, 200),
-            source_of(hop) + ": " + printable(*hop.error, 300));
+            source_of(hop) + ": " + printable(*hop.error, 300), std::nullopt,
+            remedy(FindingId::upstream_unreachable) + port_advice(hop.address));
     return;
   }
   if (hop.banner && !hop.banner->lines.empty() && is_masked_banner(hop.banner->lines.front())) {

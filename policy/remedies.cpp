@@ -155,9 +155,11 @@ std::string remedy(FindingId id) {
              "\"451 4.4.0 Primary target IP address responded with: 451 5.7.3 Must issue a "
              "STARTTLS command first\". Look at the finding that explains why TLS was not used.";
     case FindingId::upstream_unreachable:
+      // evaluate() and check_hop() add the address and port hopscope connected to.
       return "The next hop could not be reached: check routing, the firewall rule toward it and "
-             "that the server listens on port 25. Exchange Online reports this as \"450 4.4.315 "
-             "Connection timed out\" or \"450 4.4.316 Connection refused\".";
+             "that the server listens on the port hopscope connects to (relay.upstream, or the "
+             "hop's address). Exchange Online reports this as \"450 4.4.315 Connection timed "
+             "out\" or \"450 4.4.316 Connection refused\".";
   }
   return {};
 }

@@ -5,15 +5,19 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "config/address.hpp"
+#include "config/audit_directory.hpp"
 #include "config/duration.hpp"
 #include "config/load.hpp"
 #include "policy/explain.hpp"
 #include "proxy/relay_command.hpp"
+#include "tls/verify.hpp"
 
 #ifndef HOPSCOPE_VERSION
 #  define HOPSCOPE_VERSION "0.0.0"
@@ -29,6 +33,86 @@ int print_errors(const std::vector<config::ConfigError>& errors) {
   for (const auto& e : errors) {
     std::fprintf(stderr, "%s\n", config::format_error(e).c_str());
   }
+  return exit_usage;
+}
+
+std::string quoted(const std::string& text) {
+  return "\"" + text + "\"";
+}
+
+// `check-config`: the loader's validation, then what `relay` would refuse at start-up on a
+// valid file (a trust bundle it cannot load, a mode this build cannot run), so that the two
+// agree: check-config says OK exactly when the relay would start on it (DESIGN.md §3, exit 2).
+// An audit directory that cannot hold documents is only a warning, as in the relay: mail
+// flows without it (DESIGN.md §5).
+int check_config(const std::string& file) {
+  const auto result = config::load_file(file, config::Purpose::check);
+  if (!result.errors.empty()) {
+    return print_errors(result.errors);
+  }
+  const config::Config& cfg = *result.config;
+  std::vector<config::ConfigError> errors;
+  // The relay loads the trust store with this very call (AuditPipeline).
+  std::string trust_error;
+  if (!hopscope::tls::Verifier::load(cfg.tls.trust, &trust_error)) {
+    errors.push_back(config::error_at(result, file, "tls.trust",
+                                      "\"system\" or a PEM bundle of CA certificates",
+                                      quoted(cfg.tls.trust), trust_error));
+  }
+  const std::string unsupported =
+      std::string("a valid setting, but not supported by this version's relay (") +
+      HOPSCOPE_VERSION + "), which refuses to start with it";
+  if (cfg.relay.mode != config::Mode::passthrough) {
+    errors.push_back(config::error_at(result, file, "relay.mode", quoted("passthrough"),
+                                      quoted("inspect"), unsupported));
+  }
+  if (cfg.relay.transparent != config::Transparent::off) {
+    errors.push_back(config::error_at(
+        result, file, "relay.transparent", quoted("off"),
+        quoted(cfg.relay.transparent == config::Transparent::redirect ? "redirect" : "tproxy"),
+        unsupported));
+  }
+  // A warning, printed among the errors in file order.
+  std::vector<config::ConfigError> warnings;
+  if (const auto problem =
+          config::audit_directory_problem(cfg.audit.directory, config::DirectoryCheck::inspect);
+      !problem.empty()) {
+    warnings.push_back(config::error_at(
+        result, file, "audit.directory", "", "",
+        cfg.audit.directory + " " + problem + "; " + config::audit_directory_consequence()));
+  }
+  const bool invalid = !errors.empty();
+  std::vector<std::pair<config::ConfigError, bool>> said;  // bool: a warning
+  said.reserve(errors.size() + warnings.size());
+  for (auto& e : errors) {
+    said.emplace_back(std::move(e), false);
+  }
+  for (auto& w : warnings) {
+    said.emplace_back(std::move(w), true);
+  }
+  std::stable_sort(said.begin(), said.end(), [](const auto& a, const auto& b) {
+    const auto rank = [](const config::ConfigError& e) {
+      return std::tuple(e.line == 0, e.line, e.column);
+    };
+    return rank(a.first) < rank(b.first);
+  });
+  for (const auto& [diagnostic, is_warning] : said) {
+    const auto text =
+        is_warning ? config::format_warning(diagnostic) : config::format_error(diagnostic);
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+  if (invalid) {
+    return exit_usage;
+  }
+  std::printf("OK\n");
+  return 0;
+}
+
+// "--listen: expected …; found '…': port 70000 is out of range 0-65535".
+int bad_address(const char* option, const char* expected, const std::string& text,
+                const std::string& problem) {
+  std::fprintf(stderr, "%s: expected %s; found '%s'%s%s\n", option, expected, text.c_str(),
+               problem.empty() ? "" : ": ", problem.c_str());
   return exit_usage;
 }
 
@@ -141,12 +225,7 @@ int run(int argc, char** argv) {
 
   try {
     if (*check) {
-      const auto result = config::load_file(check_file, config::Purpose::check);
-      if (!result.errors.empty()) {
-        return print_errors(result.errors);
-      }
-      std::printf("OK\n");
-      return 0;
+      return check_config(check_file);
     }
     if (*relay) {
       config::Config cfg;
@@ -160,14 +239,14 @@ int run(int argc, char** argv) {
       if (!relay_listen.empty()) {
         cfg.relay.listen.clear();
         for (const auto& text : relay_listen) {
-          const auto parsed = config::parse_endpoint(text, /*allow_port_zero=*/true);
-          const auto endpoint = parsed ? config::listen_endpoint(*parsed) : std::nullopt;
+          // The same words as the loader's for relay.listen (config/address.cpp).
+          const auto parsed = config::parse_endpoint_explained(text, /*allow_port_zero=*/true);
+          const auto endpoint =
+              parsed.endpoint ? config::listen_endpoint(*parsed.endpoint) : std::nullopt;
           if (!endpoint) {
-            std::fprintf(stderr,
-                         "--listen: expected an IP address and port (IPv6 in brackets, e.g. "
-                         "[::1]:25); found '%s'\n",
-                         text.c_str());
-            return exit_usage;
+            return bad_address(
+                "--listen", "an IP address and port 0-65535 (IPv6 in brackets, e.g. [::1]:25)",
+                text, parsed.endpoint ? "a host name cannot be listened on" : parsed.problem);
           }
           if (std::find(cfg.relay.listen.begin(), cfg.relay.listen.end(), *endpoint) !=
               cfg.relay.listen.end()) {
@@ -178,13 +257,12 @@ int run(int argc, char** argv) {
         }
       }
       if (!relay_upstream.empty()) {
-        auto endpoint = config::parse_endpoint(relay_upstream, /*allow_port_zero=*/false);
-        if (!endpoint) {
-          std::fprintf(stderr, "--upstream: expected host:port with port 1-65535; found '%s'\n",
-                       relay_upstream.c_str());
-          return exit_usage;
+        auto parsed = config::parse_endpoint_explained(relay_upstream, /*allow_port_zero=*/false);
+        if (!parsed.endpoint) {
+          return bad_address("--upstream", "host:port with port 1-65535", relay_upstream,
+                             parsed.problem);
         }
-        cfg.relay.upstream = *endpoint;
+        cfg.relay.upstream = std::move(*parsed.endpoint);
       }
       if (relay_mode == "inspect") {
         cfg.relay.mode = config::Mode::inspect;

@@ -25,6 +25,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "config/audit_directory.hpp"
 #include "proxy/audit_pipeline.hpp"
 #include "proxy/relay_context.hpp"
 #include "proxy/session.hpp"
@@ -258,6 +259,14 @@ int run_relay(config::Config config, const RelayOptions& options) {
     std::fprintf(stderr, "hopscope relay: %s\n", e.what());
     return exit_config;
   }
+  // DESIGN.md §5 "a full disk never stops mail": an audit directory that cannot hold documents
+  // is said loudly, before the listeners open, and the relay starts anyway.
+  if (const auto problem = config::audit_directory_problem(shared_config->audit.directory,
+                                                           config::DirectoryCheck::create);
+      !problem.empty()) {
+    spdlog::error("audit.directory {} {}; {}", shared_config->audit.directory, problem,
+                  config::audit_directory_consequence());
+  }
   auto context = std::make_shared<RelayContext>(shared_config, pipeline,
                                                 std::make_shared<SessionIdGenerator>());
 
@@ -357,7 +366,11 @@ int run_relay(config::Config config, const RelayOptions& options) {
     w.join();
   }
   pipeline->finish();
-  spdlog::info("stopped; {} audit documents could not be written", pipeline->lost());
+  if (const auto lost = pipeline->lost(); lost == 0) {
+    spdlog::info("stopped; every audit document was written");
+  } else {
+    spdlog::info("stopped; {} audit document{} could not be written", lost, lost == 1 ? "" : "s");
+  }
   return failed ? exit_failure : 0;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -92,6 +93,80 @@ TEST(Cli, ExplainDecodesTheCertificateValidationCode) {
   const auto r = hopscope({"explain", "450 4.7.320 Certificate validation failed"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("CERT_"), std::string::npos) << r.out;
+}
+
+// check-config and relay agree (DESIGN.md §3: 2 is a configuration error): what the relay
+// refuses at start-up, check-config refuses too, naming the key and its line and column.
+struct ConfigFile {
+  TempDir dir{"hopscope-cli"};
+  std::string path;
+  explicit ConfigFile(const std::string& toml) : path((dir.path() / "c.toml").string()) {
+    write_file(path, toml);
+  }
+};
+
+TEST(Cli, CheckConfigRefusesATrustBundleThatDoesNotExist) {
+  const ConfigFile file("[tls]\ntrust = \"/nonexistent/ca.pem\"\n");
+  const auto r = hopscope({"check-config", file.path});
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.err.find(file.path + ":2:9: key 'tls.trust'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("OK"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CheckConfigRefusesATrustBundleWithoutCertificates) {
+  const ConfigFile file("");
+  const auto bundle = (file.dir.path() / "hostname").string();
+  write_file(bundle, "mail.contoso.test\n");
+  write_file(file.path, "[tls]\n  trust = \"" + bundle + "\"\n");
+  const auto r = hopscope({"check-config", file.path});
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.err.find(file.path + ":2:11: key 'tls.trust'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot load trust bundle " + bundle), std::string::npos) << r.err;
+  // The relay refuses the same file with the same exit code.
+  const auto relay = hopscope({"relay", "--config", file.path, "--listen", "127.0.0.1:0",
+                               "--upstream", "127.0.0.1:25", "--duration", "1s"});
+  EXPECT_EQ(relay.code, 2) << relay.err;
+}
+
+TEST(Cli, CheckConfigRefusesModesThisRelayCannotRunYet) {
+  for (const auto& [toml, key, position] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"[relay]\nmode = \"inspect\"\n", "relay.mode", ":2:8:"},
+           {"[relay]\ntransparent = \"tproxy\"\n", "relay.transparent", ":2:15:"},
+           {"[relay]\ntransparent = \"redirect\"\n", "relay.transparent", ":2:15:"}}) {
+    const ConfigFile file(toml);
+    const auto r = hopscope({"check-config", file.path});
+    EXPECT_EQ(r.code, 2) << toml;
+    EXPECT_NE(r.err.find(file.path + position + " key '" + key + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("a valid setting, but not supported by this version's relay"),
+              std::string::npos)
+        << r.err;
+    const auto relay = hopscope({"relay", "--config", file.path, "--listen", "127.0.0.1:0",
+                                 "--upstream", "127.0.0.1:25", "--duration", "1s"});
+    EXPECT_EQ(relay.code, 2) << toml << relay.err;
+  }
+}
+
+TEST(Cli, CheckConfigWarnsAboutAnAuditDirectoryThatIsAFileButAcceptsIt) {
+  const ConfigFile file("");
+  const auto audit = (file.dir.path() / "audit").string();
+  write_file(audit, "a regular file\n");
+  write_file(file.path, "[audit]\ndirectory = \"" + audit + "\"\n");
+  const auto r = hopscope({"check-config", file.path});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "OK\n");
+  EXPECT_NE(r.err.find(file.path + ":2:13: warning: key 'audit.directory'"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(audit + " is not a directory: Not a directory"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("mail keeps flowing"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ListenPortOutOfRangeSaysSo) {
+  const auto r = hopscope({"relay", "--listen", "127.0.0.1:70000", "--upstream", "127.0.0.1:25"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("port 70000 is out of range"), std::string::npos) << r.err;
 }
 
 }  // namespace

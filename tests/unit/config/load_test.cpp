@@ -307,5 +307,24 @@ TEST(ExampleConfig, ShowsEveryKeyTheLoaderKnows) {
   EXPECT_THAT(example, HasSubstr("\n[policy.severity]"));
 }
 
+TEST(LoadString, PositionsLetALaterCheckPointAtTheKey) {
+  const auto result = load_string("[relay]\nmode = \"inspect\"\n\n[tls]\n  trust = \"/x.pem\"\n",
+                                  "late.toml", Purpose::check);
+  ASSERT_TRUE(result.config) << all(result);
+  const auto trust =
+      error_at(result, "late.toml", "tls.trust", "a readable CA bundle", "\"/x.pem\"",
+               "cannot read trust bundle /x.pem: No such file or directory");
+  EXPECT_EQ(format_error(trust),
+            "late.toml:5:11: key 'tls.trust': expected a readable CA bundle; found \"/x.pem\"; "
+            "cannot read trust bundle /x.pem: No such file or directory");
+  const auto mode = error_at(result, "late.toml", "relay.mode", "", "", "not built");
+  EXPECT_EQ(mode.line, 2U);
+  EXPECT_EQ(mode.column, 8U);
+  // A key the file does not set has no position: its default is at fault.
+  const auto unset = error_at(result, "late.toml", "audit.directory", "", "", "x");
+  EXPECT_EQ(unset.line, 0U);
+  EXPECT_EQ(format_error(unset), "late.toml: key 'audit.directory': x");
+}
+
 }  // namespace
 }  // namespace hopscope::config
