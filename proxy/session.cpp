@@ -197,8 +197,21 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // The drain is over (or a second signal came): RFC 5321 §3.8, a server that shuts down
+  // SHOULD say 421 first. Only between whole replies in clear text, as on a timeout (see
+  // watchdog), and only what the socket takes at once: nothing waits for it any more.
   void force_close() {
     forced_ = true;
+    if (!closing_ && !closed_by_us_ && !writing_to_client_ && !observer_ &&
+        server_replies_.at_reply_end()) {
+      static constexpr std::string_view line =
+          "421 4.3.2 hopscope: shutting down; try again later\r\n";
+      const auto sent =
+          ::send(client_.native_handle(), line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent == static_cast<ssize_t>(line.size())) {
+        recorder_.said_to_sender(line, Clock::now());
+      }
+    }
     close_both();
   }
 

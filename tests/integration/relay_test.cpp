@@ -572,6 +572,10 @@ TEST(RelayShutdown, SigtermDrainsThenClosesWithShutdownReason) {
   SmtpClient idle(relay.host(), relay.port());
   EXPECT_EQ(idle.read_reply().code, 220);
   ::kill(relay.process().pid(), SIGTERM);
+  // RFC 5321 §3.8: a server shutting down says 421 before it closes.
+  const auto farewell = idle.read_reply();
+  EXPECT_EQ(farewell.code, 421);
+  EXPECT_NE(farewell.raw.find("shutting down"), std::string::npos) << farewell.raw;
   EXPECT_TRUE(idle.wait_closed());
   const auto code = relay.process().wait(20s);
   ASSERT_TRUE(code.has_value());
@@ -579,6 +583,9 @@ TEST(RelayShutdown, SigtermDrainsThenClosesWithShutdownReason) {
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 1U);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+  const auto document = boost::json::serialize(docs[0]);
+  EXPECT_NE(document.find("[hopscope] 421 4.3.2 hopscope: shutting down"), std::string::npos)
+      << document;
 }
 
 // SO_REUSEPORT would let a second relay of the same user join the first one's port and take
