@@ -22,7 +22,8 @@ constexpr std::size_t max_recipients_per_message = 1000;  // RFC 5321 §4.5.3.1.
 constexpr std::size_t max_envelope_bytes = 1 << 20;
 constexpr std::size_t per_value_bytes = sizeof(std::string);  // what an empty one costs
 // Replies awaited at once: the codec's own bound on pipelined commands, plus the greeting.
-// Beyond it the codec stops pairing too (pipeline_overflow), so both drop the same commands.
+// Beyond it the codec stops pairing too (pipeline_overflow); the two may then differ by one
+// command, which only a sender 1000 commands ahead of its replies can bring about.
 constexpr std::size_t max_pending = smtp::Limits{}.max_pipelined_commands + 1;
 
 ReplyFacts to_facts(const smtp::Reply& reply) {
@@ -194,6 +195,11 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
                 st.client_plaintext_after_starttls;
           }
           add_transcript(now, "tls", "STARTTLS accepted: TLS bytes are spliced from here");
+        } else if constexpr (std::is_same_v<T, smtp::BlobEnd>) {
+          // The XEXCH50 blob is in: one more reply is due, as for a command.
+          in_blob_ = false;
+          push_pending({now, timeouts_.command, "the reply after the XEXCH50 blob", false, false,
+                        std::nullopt});
         } else if constexpr (std::is_same_v<T, smtp::Anomaly>) {
           add_anomaly(AnomalyFacts{smtp::to_string(e.dir), e.kind, e.detail});
         }
@@ -336,10 +342,8 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
       }
       break;
     case K::xexch50:
-      if (r.reply.code == 354) {
-        // The blob follows, then one more reply (the codec awaits it as well).
-        push_pending({now, timeouts_.data_end, "the reply after the XEXCH50 blob", false, false,
-                      std::nullopt});
+      if (r.reply.code == 354 && !r.after_content) {
+        in_blob_ = true;  // the sender owes the blob; BlobEnd hands the turn to upstream
       }
       break;
     case K::quit:
@@ -397,7 +401,7 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
   if (!pending_.empty()) {
     return pending_.front().since + pending_.front().limit;
   }
-  if (in_message_content_) {
+  if (in_message_content_ || in_blob_) {
     return last_client_read_ + timeouts_.data_block;  // RFC 5321 §4.5.3.2.5
   }
   return std::max(last_reply_, last_command_) + timeouts_.command;
@@ -415,6 +419,9 @@ std::string FactsRecorder::waiting_for() const {
   }
   if (in_message_content_) {
     return "the next data block from the sender";
+  }
+  if (in_blob_) {
+    return "the rest of the XEXCH50 blob from the sender";
   }
   return "the next command from the sender";
 }

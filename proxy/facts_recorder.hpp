@@ -96,6 +96,7 @@ class FactsRecorder {
   Clock::time_point last_command_;
   Clock::time_point last_reply_;
   bool in_message_content_ = false;
+  bool in_blob_ = false;  // between the 354 to XEXCH50 and the blob's last byte
   bool tls_ = false;
   bool quit_sent_ = false;
   bool quit_acknowledged_ = false;

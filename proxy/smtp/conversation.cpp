@@ -94,12 +94,7 @@ void Conversation::client_input(std::string_view bytes) {
         if (blob_left_ > 0) {
           return;
         }
-        // The blob is in: one more reply is due for the XEXCH50, as after DATA's final dot.
-        if (blob_command_) {
-          push_awaiting(std::move(*blob_command_), true);
-          blob_command_.reset();
-        }
-        client_state_ = ClientState::commands;
+        finish_blob();
         continue;
       }
       case ClientState::content: {
@@ -194,6 +189,7 @@ void Conversation::on_client_line(LineEvent event) {
       break;
     case CommandKind::xexch50:
       if (bdat_size) {
+        blob_size_ = *bdat_size;
         blob_left_ = *bdat_size;
         client_state_ = ClientState::hold_blob;
       }
@@ -256,15 +252,31 @@ void Conversation::hold(std::string_view bytes) {
 void Conversation::release(ClientState next) {
   std::string held = std::move(pending_);
   pending_.clear();
-  const bool gap = pending_dropped_ > 0;
+  const std::uint64_t dropped = pending_dropped_;
   pending_dropped_ = 0;
   client_state_ = next;
   client_input(held);
-  if (gap && client_state_ == ClientState::content) {
+  if (dropped > 0 && client_state_ == ClientState::content) {
     // Known limitation: dropped bytes are gone, so the message is marked incomplete and its
     // line position is unknown; command parsing after a gap may start mid-line.
     framer_.mark_gap();
+  } else if (dropped > 0 && client_state_ == ClientState::blob) {
+    // The dropped bytes came right after the held ones: blob bytes first, as far as the
+    // blob goes (what lies beyond it is lost to parsing, as after any gap).
+    blob_left_ -= std::min(dropped, blob_left_);
+    if (blob_left_ == 0) {
+      finish_blob();
+    }
   }
+}
+
+void Conversation::finish_blob() {
+  out_.emplace_back(BlobEnd{blob_size_});
+  if (blob_command_) {
+    push_awaiting(std::move(*blob_command_), true);
+    blob_command_.reset();
+  }
+  client_state_ = ClientState::commands;
 }
 
 void Conversation::drain_framer() {
@@ -282,20 +294,20 @@ void Conversation::drain_framer() {
 void Conversation::on_reply(Reply reply) {
   if (!banner_seen_) {
     banner_seen_ = true;
-    out_.emplace_back(ServerReply{std::move(reply), std::nullopt});
+    out_.emplace_back(ServerReply{std::move(reply), std::nullopt, false});
     return;
   }
   if (awaiting_.empty()) {
     anomaly(Direction::server_to_client, "unexpected_reply",
             reply.lines.empty() ? std::string_view() : std::string_view(reply.lines.front()));
-    out_.emplace_back(ServerReply{std::move(reply), std::nullopt});
+    out_.emplace_back(ServerReply{std::move(reply), std::nullopt, false});
     return;
   }
   Awaiting due = std::move(awaiting_.front());
   awaiting_.pop_front();
   const CommandKind kind = due.command.kind;
   const int code = reply.code;
-  out_.emplace_back(ServerReply{std::move(reply), std::move(due.command)});
+  out_.emplace_back(ServerReply{std::move(reply), std::move(due.command), due.end_of_data});
   switch (kind) {
     case CommandKind::data:
       // The final reply of a message is not the answer to a DATA pipelined after its dot
@@ -327,13 +339,11 @@ void Conversation::on_reply(Reply reply) {
       if (!due.end_of_data && client_state_ == ClientState::hold_blob) {
         if (code == 354 && blob_left_ > 0) {
           release(ClientState::blob);
+        } else if (code == 354) {
+          finish_blob();  // an empty blob is complete at once: its second reply is due now
+          release(ClientState::commands);
         } else {
-          // Refused: what follows are commands. An empty blob is complete at once: its
-          // second reply is due now.
-          if (code == 354 && blob_command_) {
-            push_awaiting(std::move(*blob_command_), true);
-          }
-          blob_command_.reset();
+          blob_command_.reset();  // refused: what follows are commands
           release(ClientState::commands);
         }
       }

@@ -48,7 +48,16 @@ struct ClientCommand {
 struct ServerReply {
   Reply reply;
   std::optional<Command> in_reply_to;
+  // The second reply a DATA or an XEXCH50 gets: after the final dot, or after the blob
+  // (in_reply_to is that DATA / XEXCH50). A DATA pipelined behind it is still unanswered.
+  bool after_content = false;
   friend bool operator==(const ServerReply&, const ServerReply&) = default;
+};
+
+// The XEXCH50 blob is in: `bytes` were counted (never parsed); its second reply is due.
+struct BlobEnd {
+  std::uint64_t bytes = 0;
+  friend bool operator==(const BlobEnd&, const BlobEnd&) = default;
 };
 
 // The server answered STARTTLS with 2xx: from here on the caller handles TLS bytes elsewhere.
@@ -71,7 +80,7 @@ struct Anomaly {
 };
 
 using Event = std::variant<ClientCommand, ServerReply, MessageContent, MessageEnd,
-                           AmbiguousEndOfData, StartTls, Anomaly>;
+                           AmbiguousEndOfData, StartTls, Anomaly, BlobEnd>;
 
 class Conversation {
  public:
@@ -106,6 +115,8 @@ class Conversation {
   void hold(std::string_view bytes);
   void release(ClientState next);
   void drain_framer();
+  // The XEXCH50 blob is complete: its end is said and its second reply awaited.
+  void finish_blob();
   void on_reply(Reply reply);
   void anomaly(Direction dir, std::string kind, std::string_view detail);
 
@@ -124,6 +135,7 @@ class Conversation {
   std::deque<Awaiting> awaiting_;        // replies due, oldest first
   std::optional<Command> data_command_;  // the last DATA, for its reply after the final dot
   std::optional<Command> blob_command_;  // the XEXCH50 whose blob is awaited or arriving
+  std::uint64_t blob_size_ = 0;
   std::uint64_t blob_left_ = 0;
   std::deque<Event> out_;
   std::string pending_;  // client bytes held during a hold_* state

@@ -367,6 +367,58 @@ TEST(FactsRecorder, IncompleteMessageHasNoSha256) {
                           [](const AnomalyFacts& a) { return a.kind == "message_incomplete"; }));
 }
 
+// While the XEXCH50 blob arrives, the sender owes bytes: its reads set the pace (data_block),
+// as within DATA. Only the blob's last byte hands the turn to upstream.
+TEST(FactsRecorder, Xexch50BlobInTransitIsTheSendersTurn) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n", t);
+  h.client("XEXCH50 1000 2\r\n", t);
+  h.server("354 Send binary data\r\n", t + 1s);
+  h.client(std::string(10, 'x'), t + 2s);
+  EXPECT_EQ(h.recorder.waiting_for(), "the rest of the XEXCH50 blob from the sender");
+  EXPECT_EQ(h.recorder.deadline(), t + 2s + 3s);  // data_block after the last read
+  h.client(std::string(990, 'x'), t + 4s);
+  EXPECT_EQ(h.recorder.waiting_for(), "the reply after the XEXCH50 blob from upstream");
+  EXPECT_EQ(h.recorder.deadline(), t + 4s + 10s);  // command, from the blob's last byte
+}
+
+// More than max_pending_bytes of blob before the 354: the bytes beyond are not parsed, but
+// they are counted against the blob, so the commands after it are still commands.
+TEST(FactsRecorder, Xexch50BlobPartlyDroppedBeforeThe354StillEnds) {
+  SessionFacts facts;
+  const auto t = Clock::now();
+  FactsRecorder recorder{facts, short_timeouts(), t, 5000};
+  smtp::Limits limits;
+  limits.max_pending_bytes = 64;
+  smtp::Conversation conversation(limits);
+  const auto feed = [&](bool client, std::string_view bytes) {
+    client ? conversation.feed_client(bytes) : conversation.feed_server(bytes);
+    while (auto e = conversation.next()) {
+      recorder.record(*e, t);
+    }
+  };
+  feed(false, "220 mx\r\n");
+  feed(true, "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n");
+  feed(false, "250 ok\r\n250 ok\r\n");
+  feed(true, "XEXCH50 100 2\r\n");
+  feed(true, std::string(100, 'b'));  // before the 354: 36 bytes beyond the hold
+  feed(false, "354 Send binary data\r\n250 XEXCH50 OK\r\n");
+  feed(true, "DATA\r\n");
+  feed(false, "354 go\r\n");
+  feed(true, "body\r\n.\r\n");
+  feed(false, "250 queued\r\n");
+  feed(true, "QUIT\r\n");
+  feed(false, "221 bye\r\n");
+  ASSERT_EQ(facts.messages.size(), 1U);
+  EXPECT_EQ(facts.messages[0].size, 6U);
+  ASSERT_TRUE(facts.messages[0].reply);
+  EXPECT_EQ(facts.messages[0].reply->code, 250);
+  EXPECT_TRUE(recorder.quit_acknowledged());
+}
+
 // Commands nobody answers are awaited up to the codec's own pipelining bound, not beyond:
 // what the recorder holds for them does not grow with the number sent.
 TEST(FactsRecorder, UnansweredCommandsAreAwaitedUpToABound) {

@@ -136,6 +136,8 @@ TEST(Conversation, NextTransactionPipelinedAfterTheDotIsFramed) {
   ASSERT_EQ(replies.size(), 12U) << render(events);
   EXPECT_EQ(replies[5].reply.code, 250);  // the first message's final reply
   EXPECT_EQ(replies[5].in_reply_to->kind, CommandKind::data);
+  EXPECT_TRUE(replies[5].after_content);
+  EXPECT_FALSE(replies[8].after_content);  // the 354 to the second DATA
   EXPECT_EQ(replies[8].reply.code, 354);
   EXPECT_EQ(replies[9].reply.code, 550);  // the second message's final reply
   EXPECT_EQ(replies[10].in_reply_to->kind, CommandKind::rset);
@@ -194,6 +196,10 @@ TEST(Conversation, Xexch50BlobIsCountedAndAnsweredTwice) {
   ASSERT_EQ(replies.size(), 9U) << render(events);
   EXPECT_EQ(replies[4].in_reply_to->kind, CommandKind::xexch50);  // 354
   EXPECT_EQ(replies[5].in_reply_to->kind, CommandKind::xexch50);  // after the blob
+  EXPECT_TRUE(replies[5].after_content);
+  const auto blob_ends = all_of<BlobEnd>(events);
+  ASSERT_EQ(blob_ends.size(), 1U);
+  EXPECT_EQ(blob_ends[0].bytes, 16U);
   EXPECT_EQ(replies[7].in_reply_to->kind, CommandKind::data);
   EXPECT_EQ(replies[7].reply.code, 250);
   for (const auto& anomaly : all_of<Anomaly>(events)) {

@@ -202,6 +202,8 @@ inline std::string render(const Event& event) {
             << " content=" << e.content_bytes << (e.complete ? "" : " incomplete");
         } else if constexpr (std::is_same_v<T, AmbiguousEndOfData>) {
           o << "ambiguous [" << printable(e.evidence) << "]";
+        } else if constexpr (std::is_same_v<T, BlobEnd>) {
+          o << "blob end " << e.bytes;
         } else if constexpr (std::is_same_v<T, StartTls>) {
           o << "starttls client=[" << printable(e.client_bytes_after_command) << "] server=["
             << printable(e.server_bytes_after_reply) << "]";
