@@ -314,6 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Our own last word to the sender (a 421), bounded in time; then the socket is closed.
   asio::awaitable<void> say_goodbye(const std::string& line) {
+    closing_ = true;  // a shutdown meanwhile must not say a second 421
     watchdog_.expires_after(farewell_write_limit);
     co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
               watchdog_.async_wait(use_tuple));
@@ -572,12 +573,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (const auto* c = std::get_if<smtp::ClientCommand>(&event)) {
       switch (c->command.kind) {
         case K::data:
-          message_ = MessageInProgress{"DATA", 0};
+          message_ = MessageInProgress{"DATA", 0, false};
           break;
         case K::bdat:
         case K::bdat_last:
           if (!message_ || message_->transfer != "BDAT") {
-            message_ = MessageInProgress{"BDAT", 0};
+            message_ = MessageInProgress{"BDAT", 0, false};
           }
           break;
         case K::mail:
@@ -593,9 +594,17 @@ class Session : public std::enable_shared_from_this<Session> {
       if (message_) {
         message_->content_bytes += content->bytes.size();
       }
+    } else if (std::holds_alternative<smtp::MessageEnd>(event)) {
+      if (message_) {
+        message_->ended = true;
+      }
     } else if (const auto* r = std::get_if<smtp::ServerReply>(&event); r && r->in_reply_to) {
       const auto kind = r->in_reply_to->kind;
-      if ((kind == K::data && r->reply.code != 354) || kind == K::bdat_last) {
+      // A final reply ends its own message only: a DATA pipelined after the dot has begun
+      // the next one (RFC 2920 §3.1), which the reply must not wipe.
+      const bool final_reply = (kind == K::data && r->after_content) || kind == K::bdat_last;
+      const bool data_refused = kind == K::data && !r->after_content && r->reply.code != 354;
+      if (data_refused || (final_reply && message_ && message_->ended)) {
         message_.reset();
       }
     }
@@ -735,6 +744,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct MessageInProgress {
     std::string transfer;  // "DATA" | "BDAT"
     std::uint64_t content_bytes = 0;
+    bool ended = false;  // its content is complete (the dot, or BDAT LAST's chunk)
   };
   std::optional<MessageInProgress> message_;
   bool closed_by_us_ = false;  // close_both ran: later ends are ours, not a peer's

@@ -185,5 +185,46 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
   EXPECT_FALSE(closed_first(docs[0]));
 }
 
+// RFC 2920 §3.1: the next MAIL/RCPT/DATA may follow the dot before its reply. The first
+// message's final reply must not wipe what is known of the second when upstream goes away.
+TEST(RelayEnd, UpstreamClosingInAPipelinedSecondMessageIsSaid) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    c.say("220 scripted ESMTP\r\n");
+    c.read_line();
+    c.say("250-scripted\r\n250 PIPELINING\r\n");
+    for (int i = 0; i < 3; ++i) {
+      c.read_line();  // MAIL, RCPT, DATA
+    }
+    c.say("250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n");
+    for (int i = 0; i < 5; ++i) {
+      c.read_line();  // "one", ".", MAIL, RCPT, DATA
+    }
+    c.say("250 2.0.0 first queued\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n");
+    c.read_line();  // the second message's first line
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    (void)client.greet_and_ehlo();
+    client.send("MAIL FROM:<a@example.test>\r\nRCPT TO:<u@contoso.test>\r\nDATA\r\n");
+    EXPECT_EQ(client.read_reply().code, 250);
+    EXPECT_EQ(client.read_reply().code, 250);
+    EXPECT_EQ(client.read_reply().code, 354);
+    client.send("one\r\n.\r\nMAIL FROM:<c@example.test>\r\nRCPT TO:<d@contoso.test>\r\nDATA\r\n");
+    for (const int code : {250, 250, 250, 354}) {
+      EXPECT_EQ(client.read_reply().code, code);
+    }
+    client.send("two line\r\n");
+    EXPECT_TRUE(client.wait_closed());
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_closed");
+  EXPECT_EQ(json_string(docs[0], "end.detail"),
+            "upstream closed the connection during DATA after 10 bytes of content from the "
+            "sender, before the final dot");
+}
+
 }  // namespace
 }  // namespace hopscope::test
