@@ -26,23 +26,6 @@ void apply_overrides(std::vector<Finding>& findings, const config::PolicyConfig&
   });
 }
 
-// " Here: port 2525 on 10.0.0.5 (…)" for the UPSTREAM_UNREACHABLE remedy, from an address
-// written "host:port" or "[v6]:port"; "" when it carries no port.
-std::string port_advice(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size() ||
-      address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-    return {};
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string port = address.substr(colon + 1);
-  return " Here that is port " + port + " on " + printable(host, 100) +
-         " (from this machine: nc -vz " + printable(host, 100) + " " + port + ").";
-}
-
 bool check_unreachable(const SessionFacts& facts, FindingList& out) {
   const auto& up = facts.upstream;
   if (!up.connect_error && facts.end.reason != EndReason::upstream_unreachable) {
@@ -63,7 +46,7 @@ bool check_unreachable(const SessionFacts& facts, FindingList& out) {
       "connect to " + printable(up.address, 100) +
           (up.local.empty() ? std::string{} : " from " + printable(up.local, 100)) + ": " +
           printable(why, 300),
-      std::nullopt, remedy(FindingId::upstream_unreachable) + port_advice(up.address));
+      std::nullopt, remedy(FindingId::upstream_unreachable) + unreachable_port_advice(up.address));
   return true;
 }
 

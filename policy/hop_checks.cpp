@@ -40,23 +40,6 @@ const tls::CertificateFacts* leaf_of(const std::optional<TlsFacts>& tls) {
   return &tls->server_certificates[0];
 }
 
-// " Here: port 2525 on 10.0.0.5 (…)" for the UPSTREAM_UNREACHABLE remedy, from an address
-// written "host:port" or "[v6]:port"; "" when it carries no port.
-std::string port_advice(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size() ||
-      address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-    return {};
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string port = address.substr(colon + 1);
-  return " Here that is port " + port + " on " + printable(host, 100) +
-         " (from this machine: nc -vz " + printable(host, 100) + " " + port + ").";
-}
-
 std::string source_of(const HopFacts& hop) {
   return "probe of " + printable(hop.address, 100) +
          (hop.probed_from.empty() ? std::string{} : " from " + printable(hop.probed_from, 100));
@@ -116,7 +99,7 @@ void check_hop(const HopFacts& hop, const config::PolicyConfig& policy, std::int
             "hop \"" + printable(hop.name, 100) +
                 "\" could not be probed: " + printable(*hop.error, 200),
             source_of(hop) + ": " + printable(*hop.error, 300), std::nullopt,
-            remedy(FindingId::upstream_unreachable) + port_advice(hop.address));
+            remedy(FindingId::upstream_unreachable) + unreachable_port_advice(hop.address));
     return;
   }
   if (hop.banner && !hop.banner->lines.empty() && is_masked_banner(hop.banner->lines.front())) {

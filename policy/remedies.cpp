@@ -1,5 +1,7 @@
 #include "policy/remedies.hpp"
 
+#include "proxy/printable.hpp"
+
 namespace hopscope::policy {
 
 // Each text names: the likely device, the command or setting that fixes it, and the error an
@@ -162,6 +164,21 @@ std::string remedy(FindingId id) {
              "out\" or \"450 4.4.316 Connection refused\".";
   }
   return {};
+}
+
+std::string unreachable_port_advice(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size() ||
+      address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+    return {};
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string port = address.substr(colon + 1);
+  return " Here that is port " + port + " on " + printable(host, 100) +
+         " (from this machine: nc -vz " + printable(host, 100) + " " + port + ").";
 }
 
 }  // namespace hopscope::policy

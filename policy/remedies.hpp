@@ -13,4 +13,9 @@ namespace hopscope::policy {
 // The remedy for a finding, in general terms. evaluate() adds the session's specifics.
 std::string remedy(FindingId id);
 
+// " Here that is port 2525 on 10.0.0.5 (from this machine: nc -vz 10.0.0.5 2525)." for the
+// UPSTREAM_UNREACHABLE remedy, from an address written "host:port" or "[v6]:port"; "" when
+// it carries no port.
+std::string unreachable_port_advice(const std::string& address);
+
 }  // namespace hopscope::policy

@@ -29,6 +29,8 @@ config::Timeouts short_timeouts() {
 
 // Feeds a session through the real codec into the recorder, at a chosen time per feed.
 struct Harness {
+  explicit Harness(smtp::Limits limits = {}) : conversation(limits) {}
+
   SessionFacts facts;
   Clock::time_point start = Clock::now();
   FactsRecorder recorder{facts, short_timeouts(), start, 5000};
@@ -343,27 +345,19 @@ TEST(FactsRecorder, TransactionWithoutDataIsNotAMessage) {
 // Content the codec could not hold (more than max_pending_bytes before the 354) makes the
 // message incomplete: no SHA-256 is claimed for the part that was seen.
 TEST(FactsRecorder, IncompleteMessageHasNoSha256) {
-  SessionFacts facts;
-  const auto t = Clock::now();
-  FactsRecorder recorder{facts, short_timeouts(), t, 5000};
   smtp::Limits limits;
   limits.max_pending_bytes = 16;
-  smtp::Conversation conversation(limits);
-  const auto feed = [&](bool client, std::string_view bytes) {
-    client ? conversation.feed_client(bytes) : conversation.feed_server(bytes);
-    while (auto e = conversation.next()) {
-      recorder.record(*e, t);
-    }
-  };
-  feed(false, "220 mx\r\n");
-  feed(true, "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
-  feed(true, "0123456789abcdef0123456789\r\n.\r\n");  // before the 354: 16 bytes kept
-  feed(false, "250 ok\r\n250 ok\r\n354 go\r\n");
-  feed(true, "\r\n.\r\n");
-  feed(false, "250 queued\r\n");
-  ASSERT_EQ(facts.messages.size(), 1U);
-  EXPECT_TRUE(facts.messages[0].sha256.empty());
-  EXPECT_TRUE(std::any_of(facts.anomalies.begin(), facts.anomalies.end(),
+  Harness h(limits);
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.client("0123456789abcdef0123456789\r\n.\r\n", t);  // before the 354: 16 bytes kept
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("\r\n.\r\n", t);
+  h.server("250 queued\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_TRUE(h.facts.messages[0].sha256.empty());
+  EXPECT_TRUE(std::any_of(h.facts.anomalies.begin(), h.facts.anomalies.end(),
                           [](const AnomalyFacts& a) { return a.kind == "message_incomplete"; }));
 }
 
@@ -388,35 +382,27 @@ TEST(FactsRecorder, Xexch50BlobInTransitIsTheSendersTurn) {
 // More than max_pending_bytes of blob before the 354: the bytes beyond are not parsed, but
 // they are counted against the blob, so the commands after it are still commands.
 TEST(FactsRecorder, Xexch50BlobPartlyDroppedBeforeThe354StillEnds) {
-  SessionFacts facts;
-  const auto t = Clock::now();
-  FactsRecorder recorder{facts, short_timeouts(), t, 5000};
   smtp::Limits limits;
   limits.max_pending_bytes = 64;
-  smtp::Conversation conversation(limits);
-  const auto feed = [&](bool client, std::string_view bytes) {
-    client ? conversation.feed_client(bytes) : conversation.feed_server(bytes);
-    while (auto e = conversation.next()) {
-      recorder.record(*e, t);
-    }
-  };
-  feed(false, "220 mx\r\n");
-  feed(true, "MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n");
-  feed(false, "250 ok\r\n250 ok\r\n");
-  feed(true, "XEXCH50 100 2\r\n");
-  feed(true, std::string(100, 'b'));  // before the 354: 36 bytes beyond the hold
-  feed(false, "354 Send binary data\r\n250 XEXCH50 OK\r\n");
-  feed(true, "DATA\r\n");
-  feed(false, "354 go\r\n");
-  feed(true, "body\r\n.\r\n");
-  feed(false, "250 queued\r\n");
-  feed(true, "QUIT\r\n");
-  feed(false, "221 bye\r\n");
-  ASSERT_EQ(facts.messages.size(), 1U);
-  EXPECT_EQ(facts.messages[0].size, 6U);
-  ASSERT_TRUE(facts.messages[0].reply);
-  EXPECT_EQ(facts.messages[0].reply->code, 250);
-  EXPECT_TRUE(recorder.quit_acknowledged());
+  Harness h(limits);
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n", t);
+  h.client("XEXCH50 100 2\r\n", t);
+  h.client(std::string(100, 'b'), t);  // before the 354: 36 bytes beyond the hold
+  h.server("354 Send binary data\r\n250 XEXCH50 OK\r\n", t);
+  h.client("DATA\r\n", t);
+  h.server("354 go\r\n", t);
+  h.client("body\r\n.\r\n", t);
+  h.server("250 queued\r\n", t);
+  h.client("QUIT\r\n", t);
+  h.server("221 bye\r\n", t);
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].size, 6U);
+  ASSERT_TRUE(h.facts.messages[0].reply);
+  EXPECT_EQ(h.facts.messages[0].reply->code, 250);
+  EXPECT_TRUE(h.recorder.quit_acknowledged());
 }
 
 // Commands nobody answers are awaited up to the codec's own pipelining bound, not beyond:
