@@ -575,14 +575,6 @@ class Encoder {
   AuditOptions options_;
 };
 
-// "Used" means the mail went inside TLS: STARTTLS was sent AND accepted (RFC 3207 §4, "220
-// Ready to start TLS"; the relay splices on any 2xx), so a handshake followed. A STARTTLS
-// refused with 454 or 500 (an ASA masking it) was attempted, yet the mail went in clear.
-bool starttls_used(const StartTlsFacts& st) {
-  const bool accepted = st.reply && st.reply->code >= 200 && st.reply->code <= 299;
-  return st.attempted && (accepted || !st.handshake.empty());
-}
-
 const tls::CertificateFacts* upstream_leaf(const SessionFacts& facts) {
   const auto& t = facts.upstream.tls;
   if (!t || t->server_certificates.empty()) {
@@ -617,6 +609,11 @@ std::size_t estimated_document_size(const SessionFacts& facts, const AuditOption
 }
 
 }  // namespace
+
+bool starttls_used(const StartTlsFacts& st) {
+  const bool accepted = st.reply && st.reply->code >= 200 && st.reply->code <= 299;
+  return st.attempted && (accepted || !st.handshake.empty());
+}
 
 std::string iso8601_utc(std::int64_t unix_ms) {
   using namespace std::chrono;

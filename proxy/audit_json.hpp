@@ -48,6 +48,12 @@ std::string to_json(const SessionFacts& facts, const std::vector<FindingView>& f
 std::string summary_json_line(const SessionFacts& facts, const std::vector<FindingView>& findings,
                               const std::string& verdict, const AuditOptions& options);
 
+// "Used" means the mail went inside TLS: STARTTLS was sent AND accepted (RFC 3207 §4, "220
+// Ready to start TLS"; the relay splices on any 2xx), so a handshake followed. A STARTTLS
+// refused with 454 or 500 (an ASA masking it) was attempted, yet the mail went in clear.
+// sessions.jsonl's starttls_used and the stderr summary line's used= both say this.
+bool starttls_used(const StartTlsFacts& st);
+
 // "2026-11-22T17:45:00.123Z" (ISO 8601, UTC, milliseconds).
 std::string iso8601_utc(std::int64_t unix_ms);
 

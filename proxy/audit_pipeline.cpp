@@ -42,14 +42,6 @@ std::vector<FindingView> to_views(const std::vector<policy::Finding>& findings) 
   return views;
 }
 
-// "Used" means the mail went inside TLS: STARTTLS was sent AND accepted (RFC 3207 §4, "220
-// Ready to start TLS"; the relay splices on any 2xx), so a handshake followed. A STARTTLS
-// refused with 454 or 500 (an ASA masking it) was attempted, yet the mail went in clear.
-bool starttls_used(const StartTlsFacts& st) {
-  const bool accepted = st.reply && st.reply->code >= 200 && st.reply->code <= 299;
-  return st.attempted && (accepted || !st.handshake.empty());
-}
-
 std::string summary_line(const SessionFacts& facts, const std::vector<policy::Finding>& findings,
                          const std::string& verdict) {
   std::string ids;

@@ -333,7 +333,7 @@ class Encoder {
 // "Used" means the mail went inside TLS: STARTTLS was sent AND accepted (RFC 3207 §4, "220
 // Ready to start TLS"; the relay splices on any 2xx), so a handshake followed. A STARTTLS
 // refused with 454 or 500 (an ASA masking it) was attempted, yet the mail went in clear.
-bool starttls_used(const StartTlsFacts& st) {
+bool starttls_used_as_specified(const StartTlsFacts& st) {
   const bool accepted = st.reply && st.reply->code >= 200 && st.reply->code <= 299;
   return st.attempted && (accepted || !st.handshake.empty());
 }
@@ -406,7 +406,7 @@ std::string reference_summary_json_line(const SessionFacts& facts,
       {"upstream", enc.text(up.address)},
       {"starttls_offered", up.starttls.offered},
       {"starttls_offered_to_sender", facts.downstream.starttls.offered},
-      {"starttls_used", starttls_used(up.starttls)},
+      {"starttls_used", starttls_used_as_specified(up.starttls)},
       {"tls_version", tls_version},
       {"leaf_subject", leaf_subject},
       {"leaf_sha256", leaf_sha256},
