@@ -150,15 +150,7 @@ TEST(RelayEnd, StarttlsRefusedWith454IsNotCountedAsUsed) {
 // Greets, accepts EHLO, MAIL, RCPT and DATA, reads the first content line, then resets.
 TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
   ScriptedUpstream upstream([](ScriptedConnection& c) {
-    c.say("220 scripted ESMTP\r\n");
-    c.read_line();
-    c.say("250-scripted\r\n250 8BITMIME\r\n");
-    c.read_line();
-    c.say("250 2.1.0 ok\r\n");
-    c.read_line();
-    c.say("250 2.1.5 ok\r\n");
-    c.read_line();
-    c.say("354 go ahead\r\n");
+    accept_envelope(c);
     c.read_line();  // the first content line
     c.reset_on_close();
   });

@@ -378,19 +378,6 @@ TEST(RelayShutdown, SessionStillConnectingAtShutdownIsRecordedAsShutdown) {
   EXPECT_EQ(boost::json::serialize(docs[0].at("findings")), "[]");
 }
 
-// Greets, accepts EHLO, MAIL, RCPT and DATA like any server.
-void accept_envelope(ScriptedConnection& c) {
-  c.say("220 scripted ESMTP\r\n");
-  c.read_line();
-  c.say("250-scripted\r\n250 8BITMIME\r\n");
-  c.read_line();
-  c.say("250 2.1.0 ok\r\n");
-  c.read_line();
-  c.say("250 2.1.5 ok\r\n");
-  c.read_line();
-  c.say("354 go ahead\r\n");
-}
-
 TEST(RelayUpstream, UpstreamClosingMidDataNeverGivesTheSenderASuccess) {
   ScriptedUpstream upstream([](ScriptedConnection& c) {
     accept_envelope(c);

@@ -102,4 +102,17 @@ class ScriptedUpstream {
   std::thread thread_;
 };
 
+// Greets, accepts EHLO, MAIL, RCPT and DATA like any server (one command per read).
+inline void accept_envelope(ScriptedConnection& c) {
+  c.say("220 scripted ESMTP\r\n");
+  c.read_line();
+  c.say("250-scripted\r\n250 8BITMIME\r\n");
+  c.read_line();
+  c.say("250 2.1.0 ok\r\n");
+  c.read_line();
+  c.say("250 2.1.5 ok\r\n");
+  c.read_line();
+  c.say("354 go ahead\r\n");
+}
+
 }  // namespace hopscope::test
