@@ -227,6 +227,11 @@ bool ReportLimiter::allow(int kind, Clock::time_point now) {
   return true;
 }
 
+void ReportLimiter::forget() {
+  const std::lock_guard lock(mutex_);
+  last_.clear();
+}
+
 AuditWriter::AuditWriter(config::AuditConfig cfg) : AuditWriter(std::move(cfg), default_line_cap) {}
 
 AuditWriter::AuditWriter(config::AuditConfig cfg, std::size_t line_cap) : cfg_(std::move(cfg)) {
@@ -546,7 +551,7 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
   const auto kept = static_cast<std::size_t>(
       std::count(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(done), '\n'));
   lines_lost_ += count - kept;
-  failing_ = true;
+  start_failing();
   try {
     report(error, "appending to " + path);
   } catch (...) {
@@ -556,7 +561,7 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
 
 void AuditWriter::lose(int error, std::string_view step, std::string_view path) noexcept {
   ++lost_;
-  failing_ = true;
+  start_failing();
   try {
     std::string what(step);
     if (!path.empty()) {
@@ -566,6 +571,16 @@ void AuditWriter::lose(int error, std::string_view step, std::string_view path) 
     report(error, what);
   } catch (...) {
     // Logging must not stop mail.
+  }
+}
+
+void AuditWriter::start_failing() noexcept {
+  if (!failing_.exchange(true)) {
+    try {
+      limiter_.forget();  // the first loss after "written again" is said, whatever its kind
+    } catch (...) {
+      // A limiter that cannot be reset only stays quiet a little longer.
+    }
   }
 }
 

@@ -36,6 +36,9 @@ class ReportLimiter {
   explicit ReportLimiter(Clock::duration interval) : interval_(interval) {}
   // true: say it now (and start a new interval for `kind`); false: stay quiet.
   bool allow(int kind, Clock::time_point now);
+  // The audit log works again: the next error of any kind is said at once, so the last
+  // line an operator reads is never a stale "written again".
+  void forget();
 
  private:
   Clock::duration interval_;
@@ -97,6 +100,7 @@ class AuditWriter {
   // Appends `lines` (`count` of them, each ending in '\n') to sessions.jsonl in one write(2).
   void append_summary(const std::string& lines, std::size_t count) noexcept;
   void lose(int error, std::string_view step, std::string_view path) noexcept;
+  void start_failing() noexcept;
   void report(int error, const std::string& what) noexcept;
 
   config::AuditConfig cfg_;

@@ -235,6 +235,31 @@ TEST(AuditWriter, SaysWhenDocumentsAreWrittenAgain) {
       << "said once: " << text;
 }
 
+// A loss after "written again" is said at once, even of a kind said less than a minute
+// ago: otherwise the last line on stderr would claim the audit log works while it loses.
+TEST(AuditWriter, SaysALossThatFollowsWrittenAgainAtOnce) {
+  const TempDir tmp;
+  const auto blocker = tmp.path() / "audit";
+  std::ofstream(blocker) << "a file where the audit folder should be";
+  LogCapture capture(tmp.path() / "log.txt");
+  AuditWriter writer(config_for(blocker));
+  EXPECT_FALSE(writer.write(test::sample_facts(), {}, ""));
+  EXPECT_FALSE(writer.write(test::sample_facts(), {}, ""));  // within the minute: quiet
+  fs::remove(blocker);
+  EXPECT_TRUE(writer.write(test::sample_facts(), {}, ""));
+  fs::remove_all(blocker);
+  std::ofstream(blocker) << "in the way again";
+  EXPECT_FALSE(writer.write(test::sample_facts(), {}, ""));
+  const auto text = capture.text();
+  const auto again = text.find("are written again");
+  ASSERT_NE(again, std::string::npos) << text;
+  const auto lost_after = text.find("Not a directory", again);
+  ASSERT_NE(lost_after, std::string::npos) << "the new loss is said: " << text;
+  EXPECT_NE(text.find("3 session documents", lost_after), std::string::npos) << text;
+  EXPECT_EQ(text.find("Not a directory", text.find("Not a directory") + 1), lost_after)
+      << "the second loss before recovery stays quiet: " << text;
+}
+
 TEST(AuditWriter, ExistingReadOnlyDateFolderLeavesNoTempFile) {
   const TempDir tmp;
   const auto folder = tmp.path() / "2026-11-22";
@@ -266,6 +291,9 @@ TEST(ReportLimiter, SaysEachKindOfErrorOncePerInterval) {
   EXPECT_TRUE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(60)));
   EXPECT_FALSE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(119)));
   EXPECT_TRUE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(120)));
+  limiter.forget();
+  EXPECT_TRUE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(121)));
+  EXPECT_FALSE(limiter.allow(ENOSPC, t0 + std::chrono::seconds(122)));
 }
 
 }  // namespace
