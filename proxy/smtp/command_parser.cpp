@@ -10,15 +10,33 @@
 namespace hopscope::smtp {
 namespace {
 
+// What separates words, as the receiving MTA reads it. RFC 5321 §4.1.1 says SP, but Postfix
+// splits commands on any C-locale white space and skips it at the start of the line
+// (smtpd_token.c, ISSPACE), so "DATA<TAB>" and " AUTH PLAIN <secret>" are DATA and AUTH to
+// it. The codec must frame them the same way: as "other", a body would be read as commands
+// and a secret would reach the transcript.
+constexpr bool is_word_break(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\v' || ch == '\f' || ch == '\r';
+}
+
+std::size_t find_word_break(std::string_view s, std::size_t from = 0) {
+  for (std::size_t i = from; i < s.size(); ++i) {
+    if (is_word_break(s[i])) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 std::vector<std::string_view> split_spaces(std::string_view s) {
   std::vector<std::string_view> out;
   std::size_t i = 0;
   while (i < s.size()) {
-    while (i < s.size() && s[i] == ' ') {
+    while (i < s.size() && is_word_break(s[i])) {
       ++i;
     }
     const std::size_t start = i;
-    while (i < s.size() && s[i] != ' ') {
+    while (i < s.size() && !is_word_break(s[i])) {
       ++i;
     }
     if (i > start) {
@@ -38,7 +56,7 @@ void parse_path(Command& c, std::string_view prefix, const char* error) {
     return;
   }
   rest.remove_prefix(prefix.size());
-  while (!rest.empty() && rest.front() == ' ') {
+  while (!rest.empty() && is_word_break(rest.front())) {
     rest.remove_prefix(1);
   }
   std::size_t end = 0;
@@ -51,7 +69,7 @@ void parse_path(Command& c, std::string_view prefix, const char* error) {
     c.path = std::string(rest.substr(1, close - 1));
     end = close + 1;
   } else {
-    end = std::min(rest.find(' '), rest.size());
+    end = std::min(find_word_break(rest), rest.size());
     c.path = std::string(rest.substr(0, end));
   }
   for (std::string_view param : split_spaces(rest.substr(end))) {
@@ -167,8 +185,13 @@ const char* to_string(CommandKind kind) {
 Command parse_command(std::string_view line) {
   Command c;
   c.raw = std::string(line);
-  const std::size_t space = line.find(' ');
-  const std::string_view verb = line.substr(0, space);
+  std::size_t verb_start = 0;
+  while (verb_start < line.size() && is_word_break(line[verb_start])) {
+    ++verb_start;
+  }
+  const std::size_t space = find_word_break(line, verb_start);
+  const std::string_view verb =
+      line.substr(verb_start, space == std::string_view::npos ? space : space - verb_start);
   c.verb.reserve(verb.size());
   for (char ch : verb) {
     c.verb += ascii_upper(ch);
@@ -201,7 +224,7 @@ Command parse_command(std::string_view line) {
       const std::vector<std::string_view> words = split_spaces(c.args);
       if (words.size() > 1) {
         c.secret = true;
-        // words view c.args, which starts after the first SP of the line.
+        // words view c.args, which starts after the verb's first word break.
         const auto mech_end =
             space + 1 + static_cast<std::size_t>(words[0].data() - c.args.data()) + words[0].size();
         c.transcript_line = std::string(line.substr(0, mech_end)) + " <redacted>";

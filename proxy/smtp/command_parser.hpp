@@ -35,7 +35,7 @@ enum class CommandKind {
 struct Command {
   CommandKind kind = CommandKind::other;
   std::string verb;  // upper-cased ASCII; empty for an empty line
-  std::string args;  // everything after the first SP, verbatim
+  std::string args;  // everything after the verb's first word break (SP, HTAB...), verbatim
   std::string raw;   // the whole line without its ending, verbatim (may hold a secret)
   std::string path;  // MAIL FROM / RCPT TO: the address between < and >, verbatim
   std::vector<std::string> params;         // MAIL / RCPT parameters ("SIZE=1024"), verbatim

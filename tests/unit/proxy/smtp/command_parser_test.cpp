@@ -85,6 +85,33 @@ TEST(CommandParser, AuthInitialResponseIsRedacted) {
   EXPECT_EQ(response.transcript_line, "<redacted>");
 }
 
+// Postfix's smtpd splits a command on any white space and skips it at the start
+// (smtpd_token.c): these are DATA, AUTH, MAIL and BDAT to it, so they must be to the codec,
+// or a body is read as commands and a secret reaches the transcript.
+TEST(CommandParser, WordBreaksAreThoseOfPostfix) {
+  EXPECT_EQ(parse_command("DATA\t").kind, CommandKind::data);
+  EXPECT_EQ(parse_command(" DATA").kind, CommandKind::data);
+  EXPECT_EQ(parse_command("\tdata ").verb, "DATA");
+  EXPECT_EQ(parse_command("DATA\x0b").kind, CommandKind::data);
+  EXPECT_EQ(parse_command("DATAX").kind, CommandKind::other);
+  const Command auth = parse_command("AUTH\tPLAIN\tAGFsaWNlAHNlY3JldA==");
+  EXPECT_EQ(auth.kind, CommandKind::auth);
+  EXPECT_TRUE(auth.secret);
+  EXPECT_EQ(auth.transcript_line, "AUTH\tPLAIN <redacted>");
+  EXPECT_EQ(parse_command(" AUTH PLAIN c2VjcmV0").transcript_line, " AUTH PLAIN <redacted>");
+  const Command mail = parse_command("MAIL\tFROM:\t<a@b>\tSIZE=1");
+  EXPECT_EQ(mail.kind, CommandKind::mail);
+  EXPECT_EQ(mail.args, "FROM:\t<a@b>\tSIZE=1");
+  EXPECT_EQ(mail.path, "a@b");
+  EXPECT_EQ(mail.params, (std::vector<std::string>{"SIZE=1"}));
+  EXPECT_EQ(parse_command("RCPT TO:kim@fabrikam.com\tNOTIFY=NEVER").path, "kim@fabrikam.com");
+  const Command bdat = parse_command("BDAT\t10\tLAST");
+  EXPECT_EQ(bdat.kind, CommandKind::bdat_last);
+  EXPECT_EQ(bdat.bdat_size, 10U);
+  EXPECT_EQ(parse_command(" \t ").verb, "");
+  EXPECT_EQ(parse_command(" \t ").kind, CommandKind::other);
+}
+
 TEST(CommandParser, BinaryBytesAreKeptVerbatim) {
   const std::string line("EHLO \0\xff\xc3\x28", 9);
   const Command c = parse_command(line);

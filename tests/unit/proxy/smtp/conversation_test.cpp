@@ -27,7 +27,7 @@ const std::vector<std::string>& transcripts() {
       "exchange2016_session.txt", "exchange_online_ehlo.txt", "postfix_pipelined.txt",
       "exim_session.txt",         "bdat_session.txt",         "data_rejected.txt",
       "bdat_rejected.txt",        "asa_masked_ehlo.txt",      "pix_banner_ehlo_500.txt",
-      "pipelined_after_dot.txt",  "xexch50_session.txt"};
+      "pipelined_after_dot.txt",  "xexch50_session.txt",      "whitespace_verbs.txt"};
   return names;
 }
 
@@ -142,6 +142,25 @@ TEST(Conversation, NextTransactionPipelinedAfterTheDotIsFramed) {
   EXPECT_EQ(replies[9].reply.code, 550);  // the second message's final reply
   EXPECT_EQ(replies[10].in_reply_to->kind, CommandKind::rset);
   EXPECT_EQ(replies[11].in_reply_to->kind, CommandKind::quit);
+  for (const auto& anomaly : all_of<Anomaly>(events)) {
+    ADD_FAILURE() << anomaly.kind << ": " << anomaly.detail;
+  }
+}
+
+// Postfix frames "DATA<TAB>" as DATA and " MAIL" as MAIL: so must the codec, or the body
+// is parsed as commands (and recorded), and an AUTH secret after a tab is not redacted.
+TEST(Conversation, VerbsSeparatedByTabsAreFramedAsPostfixDoes) {
+  const auto events = run_whole(load_transcript("whitespace_verbs.txt"));
+  EXPECT_EQ(content_of(events), "QUIT is a line of the body\r\n") << render(events);
+  EXPECT_EQ(all_of<MessageEnd>(events).size(), 1U);
+  const auto commands = all_of<ClientCommand>(events);
+  ASSERT_EQ(commands.size(), 6U) << render(events);  // EHLO AUTH MAIL RCPT DATA QUIT
+  EXPECT_EQ(commands[1].command.kind, CommandKind::auth);
+  EXPECT_EQ(commands[1].command.transcript_line, "AUTH\tPLAIN <redacted>");
+  EXPECT_EQ(commands[2].command.kind, CommandKind::mail);
+  EXPECT_EQ(commands[2].command.path, "alice@example.com");
+  EXPECT_EQ(commands[4].command.kind, CommandKind::data);
+  EXPECT_EQ(commands[5].command.kind, CommandKind::quit);
   for (const auto& anomaly : all_of<Anomaly>(events)) {
     ADD_FAILURE() << anomaly.kind << ": " << anomaly.detail;
   }
