@@ -12,6 +12,13 @@ std::string_view line_text(std::string_view line) {
   return line.size() > 4 ? line.substr(4) : std::string_view{};
 }
 
+// Words of an EHLO line as Postfix's SMTP client reads them (smtp_proto.c splits on " \t="):
+// RFC 5321 §4.1.1.1 says SP, but a "STARTTLS<TAB>" is still STARTTLS to a real sender, and
+// the legacy "AUTH=LOGIN PLAIN" still announces AUTH.
+constexpr bool is_ehlo_break(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '=';
+}
+
 }  // namespace
 
 std::optional<Capabilities> Capabilities::from_reply(const Reply& reply) {
@@ -27,11 +34,11 @@ std::optional<Capabilities> Capabilities::from_reply(const Reply& reply) {
     std::size_t pos = 0;
     bool first = true;
     while (pos < text.size()) {
-      while (pos < text.size() && text[pos] == ' ') {
+      while (pos < text.size() && is_ehlo_break(text[pos])) {
         ++pos;
       }
       const std::size_t start = pos;
-      while (pos < text.size() && text[pos] != ' ') {
+      while (pos < text.size() && !is_ehlo_break(text[pos])) {
         ++pos;
       }
       if (pos == start) {

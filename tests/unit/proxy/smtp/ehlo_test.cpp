@@ -70,6 +70,20 @@ TEST(Capabilities, StartTlsInAnyPosition) {
   }
 }
 
+// As Postfix's SMTP client reads them (smtp_proto.c): words split on SP, TAB and "=".
+TEST(Capabilities, KeywordsEndAtTabAndEqualsAsPostfixReadsThem) {
+  const auto caps = Capabilities::from_reply(
+      Reply{250, "", {"250-mx", "250-STARTTLS\t", "250-AUTH=LOGIN PLAIN", "250 SIZE\t1024"}, 0});
+  ASSERT_TRUE(caps.has_value());
+  EXPECT_TRUE(caps->has("STARTTLS"));
+  ASSERT_TRUE(caps->has("AUTH"));
+  EXPECT_EQ(caps->find("AUTH")->params, (std::vector<std::string>{"LOGIN", "PLAIN"}));
+  ASSERT_TRUE(caps->has("SIZE"));
+  EXPECT_EQ(caps->find("SIZE")->params, (std::vector<std::string>{"1024"}));
+  EXPECT_EQ(caps->lines(),
+            (std::vector<std::string>{"STARTTLS\t", "AUTH=LOGIN PLAIN", "SIZE\t1024"}));
+}
+
 TEST(Capabilities, BareLastLineIsNoKeyword) {
   // smtp-sink ends its EHLO reply with "250 " and nothing after it.
   const auto caps =
