@@ -400,6 +400,17 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string().swap(rest);  // do not keep the memory while idle
       }
       if (ec) {
+        if (to_side == Side::server && peer_ended(ec)) {
+          // Upstream went away while we wrote to it, but what it said before (a 554 to an
+          // oversized message, say) may still wait unread on its socket, and the epoll
+          // reactor completes this write before that read. Closing both now would drop the
+          // refusal, and the sender would retry a message refused for good. The server pump
+          // relays it, then reads upstream's end and half-closes the sender.
+          if (!first_close_) {
+            note_first_close(Side::server, ec == asio::error::connection_reset);
+          }
+          co_return;
+        }
         note_write_failure(to_side, ec);
         co_return;
       }

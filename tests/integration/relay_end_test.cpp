@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <regex>
 #include <string>
 #include <vector>
@@ -17,6 +19,9 @@
 #include "scripted_upstream.hpp"
 #include "smtp_client.hpp"
 #include "test_pki.hpp"
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 namespace hopscope::test {
 namespace {
@@ -174,6 +179,68 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
       detail, std::regex("^upstream reset the connection during DATA after [0-9]+ bytes of "
                          "content from the sender, before the final dot$")))
       << detail;
+  EXPECT_FALSE(closed_first(docs[0]));
+}
+
+// Upstream refuses a message while the relay is still writing it (a 554 for a size limit)
+// and resets: the write fails first (the epoll reactor completes writes before reads on one
+// socket), but the refusal already read must still reach the sender, or it retries a message
+// refused for good. The relay is stopped while upstream speaks, so both arrive together.
+TEST(RelayEnd, RefusalBeforeUpstreamResetReachesTheSenderWhileTheBodyIsWritten) {
+  std::promise<void> relay_stopped;
+  std::promise<void> upstream_gone;
+  ScriptedUpstream upstream([&](ScriptedConnection& c) {
+    c.no_delay();
+    accept_envelope(c);
+    relay_stopped.get_future().wait();  // the relay is (most often) blocked writing to us
+    c.say("554 5.3.4 Message too big for system\r\n");
+    c.reset_on_close();
+    c.close();
+    upstream_gone.set_value();
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+  ASSERT_EQ(client.command("DATA").code, 354);
+  // Upstream reads nothing more: write the body until the sender's socket is full. Most
+  // often the relay has then stopped reading because its write to upstream cannot finish;
+  // else its next write meets the reset first. Either way the 554 must reach the sender.
+  const int flags = ::fcntl(client.fd(), F_GETFL);
+  ::fcntl(client.fd(), F_SETFL, flags | O_NONBLOCK);
+  const std::string lines(64 * 1024, 'x');
+  std::size_t written = 0;
+  constexpr std::size_t most = 256U << 20U;
+  for (;;) {
+    const auto n = ::send(client.fd(), lines.data(), lines.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EAGAIN) {
+      break;
+    }
+    ASSERT_GT(n, 0) << std::strerror(errno);
+    written += static_cast<std::size_t>(n);
+    ASSERT_LT(written, most) << "the relay never stopped reading the sender";
+  }
+  ::fcntl(client.fd(), F_SETFL, flags);
+  const pid_t pid = relay.process().pid();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WNOWAIT), 0);
+  relay_stopped.set_value();
+  upstream_gone.get_future().wait();
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  SmtpReply refusal;
+  try {
+    refusal = client.read_reply();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "the sender did not get upstream's refusal: " << e.what();
+  }
+  EXPECT_TRUE(client.wait_closed());
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(refusal.code, 554) << refusal.raw << "\n" << boost::json::serialize(docs[0]);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_closed");
   EXPECT_FALSE(closed_first(docs[0]));
 }
 

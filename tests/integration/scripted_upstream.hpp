@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -31,6 +32,19 @@ class ScriptedConnection {
   void reset_on_close() const {
     const linger abort{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  }
+  // Each write goes out at once (TCP_NODELAY): a reply said just before a reset is on the
+  // wire, not held by Nagle behind unacknowledged data and discarded by the reset.
+  void no_delay() const {
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  // Closes now (idempotent): the script can act after its close is on the wire.
+  void close() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
   }
   // The next line without CRLF, or "<eof>".
   std::string read_line() {
@@ -81,7 +95,7 @@ class ScriptedUpstream {
       }
       ScriptedConnection connection(fd);
       script_(connection);
-      ::close(fd);
+      connection.close();
     });
   }
   ~ScriptedUpstream() {
