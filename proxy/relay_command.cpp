@@ -153,6 +153,15 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
   }
 }
 
+// Until every session has ended, or `end`.
+asio::awaitable<void> wait_for_sessions(asio::steady_timer& timer, const RelayContext& context,
+                                        std::chrono::steady_clock::time_point end) {
+  while (context.limits.active() > 0 && std::chrono::steady_clock::now() < end) {
+    timer.expires_after(drain_poll);
+    co_await timer.async_wait(use_tuple);
+  }
+}
+
 // Waits for SIGTERM/SIGINT or the end of --duration, then drains: stop accepting, let the
 // sessions finish within timeouts.drain, close the rest, and stop the threads.
 // `signals` is set up before the first listener opens, so a SIGTERM that arrives while the
@@ -191,7 +200,7 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
   signals.async_wait([context](const boost::system::error_code& ec, int) {
     if (!ec) {
       context->shutting_down = true;
-      context->registry.close_all();
+      context->registry.close_all(SessionRegistry::CloseKind::now);
     }
   });
   while (context->limits.active() > 0 && std::chrono::steady_clock::now() < drain_end &&
@@ -202,11 +211,20 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
   if (context->limits.active() > 0) {
     spdlog::info("drain period over: closing {} sessions", context->limits.active());
     context->shutting_down = true;
-    context->registry.close_all();
-    const auto grace_end = std::chrono::steady_clock::now() + close_grace;
-    while (context->limits.active() > 0 && std::chrono::steady_clock::now() < grace_end) {
-      timer.expires_after(drain_poll);
-      co_await timer.async_wait(use_tuple);
+    context->registry.close_all(SessionRegistry::CloseKind::drain_over);
+    const auto closing_started = std::chrono::steady_clock::now();
+    co_await wait_for_sessions(timer, *context, closing_started + close_grace);
+    if (const auto waiting = context->limits.active(); waiting > 0) {
+      // Sessions whose sender finished a message wait for upstream's reply to it (see
+      // SessionRegistry::CloseKind), each within timeouts.data_end of its end of data.
+      const auto data_end = context->config->relay.timeouts.data_end;
+      spdlog::info(
+          "{} session{} still open: waiting up to {} s (timeouts.data_end) for upstream's reply "
+          "to a message the sender finished, so that it is not sent twice; a second signal "
+          "closes them now",
+          waiting, waiting == 1 ? " is" : "s are",
+          std::chrono::duration_cast<std::chrono::seconds>(data_end).count());
+      co_await wait_for_sessions(timer, *context, closing_started + data_end + close_grace);
     }
     if (const auto left = context->limits.active(); left > 0) {
       spdlog::warn(

@@ -69,7 +69,13 @@ class SessionRegistry {
   // Ids start at 1: 0 means "not registered" (a refused session never registers).
   static constexpr std::uint64_t none = 0;
 
-  std::uint64_t add(std::function<void()> closer) {
+  // How a session is told to close. `drain_over`: the drain period ended; a session whose
+  // sender has finished a message and waits for upstream's reply to it waits for that reply
+  // first (within timeouts.data_end): cut now, the sender would send the message again
+  // although upstream may have taken it (RFC 1047). `now`: a second signal; close at once.
+  enum class CloseKind { drain_over, now };
+
+  std::uint64_t add(std::function<void(CloseKind)> closer) {
     const std::lock_guard lock(mutex_);
     const auto id = next_++;
     closers_.emplace(id, std::move(closer));
@@ -82,14 +88,14 @@ class SessionRegistry {
     const std::lock_guard lock(mutex_);
     closers_.erase(id);
   }
-  void close_all() {
-    std::unordered_map<std::uint64_t, std::function<void()>> copy;
+  void close_all(CloseKind kind) {
+    std::unordered_map<std::uint64_t, std::function<void(CloseKind)>> copy;
     {
       const std::lock_guard lock(mutex_);
       copy = closers_;
     }
     for (auto& [id, close] : copy) {
-      close();
+      close(kind);
     }
   }
   [[nodiscard]] std::size_t size() const {
@@ -100,7 +106,7 @@ class SessionRegistry {
  private:
   mutable std::mutex mutex_;
   std::uint64_t next_ = none + 1;
-  std::unordered_map<std::uint64_t, std::function<void()>> closers_;
+  std::unordered_map<std::uint64_t, std::function<void(CloseKind)>> closers_;
 };
 
 struct RelayContext {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -188,10 +189,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void register_for_shutdown() {
     std::weak_ptr<Session> weak = weak_from_this();
     auto executor = client_.get_executor();
-    registry_id_ = context_->registry.add([weak, executor] {
-      asio::post(executor, [weak] {
+    registry_id_ = context_->registry.add([weak, executor](SessionRegistry::CloseKind kind) {
+      asio::post(executor, [weak, kind] {
         if (auto self = weak.lock()) {
-          self->force_close();
+          self->force_close(kind);
         }
       });
     });
@@ -200,9 +201,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // The drain is over (or a second signal came): RFC 5321 §3.8, a server that shuts down
   // SHOULD say 421 first. Only between whole replies in clear text, as on a timeout (see
   // watchdog), and only what the socket takes at once: nothing waits for it any more.
-  void force_close() {
+  // At the end of the drain, a sender that has finished a message first gets upstream's
+  // reply to it: a 421 in its place would make it send the message again although upstream
+  // may have taken it (RFC 1047). The server pump closes after that reply; the watchdog
+  // bounds the wait by timeouts.data_end. (Inside TLS hopscope cannot tell: it closes.)
+  void force_close(SessionRegistry::CloseKind kind) {
     forced_ = true;
-    if (!closing_ && !closed_by_us_ && !writing_to_client_ && !observer_ &&
+    if (kind == SessionRegistry::CloseKind::drain_over && !observer_ && !closed_by_us_ &&
+        final_reply_due()) {
+      close_after_final_reply_ = true;
+      return;
+    }
+    if (!closing_ && !closed_by_us_ && !writing_to_client_ && !observer_ && !client_send_shut_ &&
         server_replies_.at_reply_end()) {
       static constexpr std::string_view line =
           "421 4.3.2 hopscope: shutting down; try again later\r\n";
@@ -343,6 +353,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const PumpExit on_exit{*this};
     using Chunk = std::array<char, read_buffer_bytes>;
     std::unique_ptr<Chunk> bulk;  // while the sender streams: see below
+    // An error the extra recv(2) below met after reading bytes: it is the next read's
+    // outcome (a reset read there would otherwise turn into a plain end of input).
+    boost::system::error_code deferred;
     for (;;) {
       // Chosen outside the co_await expression: GCC 12 evaluated both arms of a
       // conditional inside one.
@@ -350,7 +363,13 @@ class Session : public std::enable_shared_from_this<Session> {
       if (bulk) {
         into = asio::buffer(*bulk);
       }
-      auto [ec, n] = co_await from.async_read_some(into, use_tuple);
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (deferred) {
+        ec = std::exchange(deferred, {});
+      } else {
+        std::tie(ec, n) = co_await from.async_read_some(into, use_tuple);
+      }
       const char* data = bulk ? bulk->data() : first.data();
       if (!ec && !bulk && n == first.size()) {
         // More may be waiting: take it now into the thread's buffer, and read the next
@@ -358,7 +377,11 @@ class Session : public std::enable_shared_from_this<Session> {
         std::memcpy(buffer.data(), first.data(), n);
         const auto more =
             ::recv(from.native_handle(), buffer.data() + n, buffer.size() - n, MSG_DONTWAIT);
-        n += more > 0 ? static_cast<std::size_t>(more) : 0;
+        if (more > 0) {
+          n += static_cast<std::size_t>(more);
+        } else if (more < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          deferred.assign(errno, boost::system::system_category());
+        }
         data = buffer.data();
         bulk = std::make_unique_for_overwrite<Chunk>();
       } else if (bulk && n < first.size()) {
@@ -371,7 +394,19 @@ class Session : public std::enable_shared_from_this<Session> {
         note_end_of_input(from_side, ec);
         boost::system::error_code ignored;
         to.shutdown(tcp::socket::shutdown_send, ignored);  // propagate the half-close
+        if (to_side == Side::client) {
+          client_send_shut_ = true;
+          if (recorder_.quit_acknowledged()) {
+            // RFC 5321 §4.1.1.10: after 221 the session is over. Upstream has closed; a
+            // sender that does not close its side would hold the session (and a slot of
+            // max_sessions) until the command timeout.
+            close_both();
+          }
+        }
         co_return;
+      }
+      if (from_side == Side::client && closing_) {
+        co_return;  // our 421 is on its way to the sender: nothing more goes upstream
       }
       const std::string_view bytes(data, n);
       if (from_side == Side::client) {
@@ -398,6 +433,11 @@ class Session : public std::enable_shared_from_this<Session> {
         writing_to_client_ = false;
         ec = wec;
         std::string().swap(rest);  // do not keep the memory while idle
+      }
+      if (!ec && to_side == Side::client && close_after_final_reply_ && !final_reply_due() &&
+          server_replies_.at_reply_end()) {
+        force_close(SessionRegistry::CloseKind::now);  // the reply is out: the drain is over
+        co_return;
       }
       if (ec) {
         if (to_side == Side::server && peer_ended(ec)) {
@@ -490,7 +530,8 @@ class Session : public std::enable_shared_from_this<Session> {
       // Our 421 only between whole replies in clear text: glued to half a reply it could
       // complete a success the upstream never sent; inside TLS it would be garbage. Else
       // the sender sees the connection drop, and retries.
-      if (!writing_to_client_ && !observer_ && server_replies_.at_reply_end()) {
+      if (!writing_to_client_ && !observer_ && !client_send_shut_ &&
+          server_replies_.at_reply_end()) {
         closing_ = true;
         const std::string line = "421 4.4.2 hopscope: timeout waiting for " +
                                  recorder_.waiting_for() + "; closing connection\r\n";
@@ -620,6 +661,10 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
   }
+
+  // The sender finished a message (final dot, or BDAT LAST's chunk) and its reply from
+  // upstream has not come yet.
+  [[nodiscard]] bool final_reply_due() const { return message_ && message_->ended; }
 
   // "upstream closed the connection during DATA after 20 bytes of content from the sender,
   // while waiting for the reply after the end of data from upstream": the state when
@@ -762,6 +807,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::string> io_error_;
   bool timed_out_ = false;
   bool forced_ = false;
+  // The drain is over, but the sender waits for upstream's reply to a message it finished:
+  // close once that reply is relayed (force_close).
+  bool close_after_final_reply_ = false;
+  bool client_send_shut_ = false;  // upstream's end was passed on: nothing more reaches the sender
   bool unreachable_ = false;
   bool closing_ = false;
   bool writing_to_client_ = false;

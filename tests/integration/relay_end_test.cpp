@@ -182,6 +182,79 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
   EXPECT_FALSE(closed_first(docs[0]));
 }
 
+// The drain ends while upstream is still deciding on a message whose final dot it has: the
+// sender must get upstream's reply, not hopscope's 421, or it sends the message again
+// although upstream took it (RFC 1047, RFC 5321 §6.1).
+TEST(RelayEnd, DrainEndWaitsForTheReplyToAFinishedMessage) {
+  std::promise<void> dot_seen;
+  std::promise<void> may_reply;
+  ScriptedUpstream upstream([&](ScriptedConnection& c) {
+    accept_envelope(c);
+    c.read_until_final_dot();
+    dot_seen.set_value();
+    may_reply.get_future().wait();
+    c.say("250 2.0.0 Ok: queued as 4XyZ1\r\n");
+    c.read_line();  // hopscope closes after relaying the reply
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+  ASSERT_EQ(client.command("DATA").code, 354);
+  client.send("Subject: drain\r\n\r\nbody\r\n.\r\n");
+  dot_seen.get_future().wait();
+  ::kill(relay.process().pid(), SIGTERM);
+  static const std::regex waiting("1 session is still open: waiting up to 600 s");
+  const bool announced = relay.process().wait_for_line(Stream::err, waiting, 20s).has_value();
+  may_reply.set_value();
+  ASSERT_TRUE(announced) << relay.stderr_text();
+  SmtpReply reply;
+  try {
+    reply = client.read_reply();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "no reply after the dot: " << e.what();
+  }
+  EXPECT_EQ(reply.code, 250) << reply.raw;
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value()) << relay.stderr_text();
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+  const auto* messages = json_at(docs[0], "messages");
+  ASSERT_TRUE(messages != nullptr && messages->is_array() && messages->as_array().size() == 1U);
+  EXPECT_EQ(json_string(messages->as_array()[0].as_object(), "reply"),
+            "250 2.0.0 Ok: queued as 4XyZ1");
+}
+
+// RFC 5321 §4.1.1.10: after QUIT and 221 the session is over. When upstream closes and the
+// sender does not, hopscope ends the session at once (as "quit"), instead of holding it,
+// and a slot of max_sessions, until the command timeout and then writing a 421 no one reads.
+TEST(RelayEnd, SessionEndsAtOnceAfter221WhenTheSenderLingers) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    c.say("220 scripted ESMTP\r\n");
+    c.read_line();
+    c.say("250 scripted\r\n");
+    c.read_line();
+    c.say("221 2.0.0 Bye\r\n");
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ncommand = \"60s\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  EXPECT_EQ(client.command("QUIT").code, 221);
+  // The sender keeps its socket open and says nothing more.
+  ASSERT_TRUE(relay.wait_for_sessions(1, 20s)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "quit");
+  const std::string transcript = boost::json::serialize(*json_at(docs[0], "transcript"));
+  EXPECT_EQ(transcript.find("421"), std::string::npos) << transcript;
+  EXPECT_TRUE(client.wait_closed());
+}
+
 // Upstream refuses a message while the relay is still writing it (a 554 for a size limit)
 // and resets: the write fails first (the epoll reactor completes writes before reads on one
 // socket), but the refusal already read must still reach the sender, or it retries a message
