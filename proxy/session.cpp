@@ -16,6 +16,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -188,9 +189,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void register_for_shutdown() {
     std::weak_ptr<Session> weak = weak_from_this();
-    auto executor = client_.get_executor();
-    registry_id_ = context_->registry.add([weak, executor](SessionRegistry::CloseKind kind) {
-      asio::post(executor, [weak, kind] {
+    // The session's own thread runs its io_context (one per thread, relay_command.cpp).
+    auto& io = static_cast<asio::io_context&>(client_.get_executor().context());
+    registry_id_ = context_->registry.add([weak, &io](SessionRegistry::CloseKind kind) {
+      asio::post(io, [weak, kind] {
         if (auto self = weak.lock()) {
           self->force_close(kind);
         }
