@@ -431,8 +431,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!ec && written < n) {
         rest.assign(bytes.substr(written));
         writing_to_client_ = to_side == Side::client;
+        writing_to_upstream_ = to_side == Side::server;
         auto [wec, ignored_count] = co_await asio::async_write(to, asio::buffer(rest), use_tuple);
         writing_to_client_ = false;
+        writing_to_upstream_ = false;
         ec = wec;
         std::string().swap(rest);  // do not keep the memory while idle
       }
@@ -528,15 +530,22 @@ class Session : public std::enable_shared_from_this<Session> {
         continue;  // re-armed for an earlier deadline, or the deadline moved on
       }
       timed_out_ = true;
-      facts_.end.detail = "timed out waiting for " + recorder_.waiting_for();
+      // What hopscope waited on. A relay stuck writing is waiting for a receiver that
+      // stopped reading, whatever the conversation's state says the other side owes.
+      const std::string waited_for =
+          writing_to_upstream_ ? "upstream to accept the data the sender sent (upstream stopped "
+                                 "reading)"
+          : writing_to_client_ ? "the sender to accept upstream's data (the sender stopped reading)"
+                               : recorder_.waiting_for();
+      facts_.end.detail = "timed out waiting for " + waited_for;
       // Our 421 only between whole replies in clear text: glued to half a reply it could
       // complete a success the upstream never sent; inside TLS it would be garbage. Else
       // the sender sees the connection drop, and retries.
       if (!writing_to_client_ && !observer_ && !client_send_shut_ &&
           server_replies_.at_reply_end()) {
         closing_ = true;
-        const std::string line = "421 4.4.2 hopscope: timeout waiting for " +
-                                 recorder_.waiting_for() + "; closing connection\r\n";
+        const std::string line =
+            "421 4.4.2 hopscope: timeout waiting for " + waited_for + "; closing connection\r\n";
         recorder_.said_to_sender(line, Clock::now());
         watchdog_.expires_after(farewell_write_limit);
         co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
@@ -816,6 +825,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool unreachable_ = false;
   bool closing_ = false;
   bool writing_to_client_ = false;
+  bool writing_to_upstream_ = false;  // the sender->upstream pump waits for upstream to read
   int pumps_running_ = 0;
   int tasks_running_ = 0;
   bool admitted_ = false;  // holds a place in context_->limits for client_ip_

@@ -20,6 +20,7 @@
 #include "smtp_client.hpp"
 #include "test_pki.hpp"
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -315,6 +316,47 @@ TEST(RelayEnd, RefusalBeforeUpstreamResetReachesTheSenderWhileTheBodyIsWritten) 
   EXPECT_EQ(refusal.code, 554) << refusal.raw << "\n" << boost::json::serialize(docs[0]);
   EXPECT_EQ(json_string(docs[0], "end.reason"), "upstream_closed");
   EXPECT_FALSE(closed_first(docs[0]));
+}
+
+// Upstream stops reading mid-DATA (a full disk, a hung content filter): the sender blocks
+// because hopscope cannot pass its bytes on. The timeout must name upstream, not say that
+// the sender owes the next data block: that would send the admin to the wrong hop.
+TEST(RelayEnd, TimeoutWhileUpstreamStopsReadingNamesUpstream) {
+  std::promise<void> done;
+  ScriptedUpstream upstream([&](ScriptedConnection& c) {
+    accept_envelope(c);
+    done.get_future().wait();  // reads nothing more until the test is over
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndata_block = \"1s\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+  ASSERT_EQ(client.command("DATA").code, 354);
+  // Write until the relay stops taking bytes and then gives up on the session.
+  const std::string lines(64 * 1024, 'x');
+  std::size_t written = 0;
+  for (;;) {
+    pollfd p{client.fd(), POLLOUT, 0};
+    if (::poll(&p, 1, 10000) <= 0) {
+      break;  // nothing moved for 10 s: the relay is stuck (its timeout is 1 s)
+    }
+    const auto n = ::send(client.fd(), lines.data(), lines.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN) {
+      break;  // the relay closed the session
+    }
+    written += n > 0 ? static_cast<std::size_t>(n) : 0;
+    ASSERT_LT(written, 512U << 20U) << "the relay never stopped reading the sender";
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  done.set_value();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "timeout");
+  EXPECT_EQ(json_string(docs[0], "end.detail"),
+            "timed out waiting for upstream to accept the data the sender sent (upstream "
+            "stopped reading)");
 }
 
 // RFC 2920 §3.1: the next MAIL/RCPT/DATA may follow the dot before its reply. The first
