@@ -10,6 +10,7 @@
 #include "policy/smtp_checks.hpp"
 #include "policy/tls_checks.hpp"
 #include "proxy/printable.hpp"
+#include "tls/visibility.hpp"
 
 namespace hopscope::policy {
 namespace {
@@ -51,7 +52,8 @@ bool check_unreachable(const SessionFacts& facts, FindingList& out) {
 }
 
 // In passthrough the sender's chain is on the wire only up to TLS 1.2 and only on a full
-// handshake (RFC 8446 §4.4.2: TLS 1.3 encrypts it; a resumed session sends none).
+// handshake (RFC 8446 §4.4.2: TLS 1.3 encrypts it; a resumed session sends none). The same
+// rule decides what the audit document records as seen (tls/visibility.hpp).
 bool client_chain_visible(const TlsFacts& tls, const StartTlsFacts& st, bool terminated) {
   if (st.handshake != "ok") {
     return false;
@@ -59,8 +61,7 @@ bool client_chain_visible(const TlsFacts& tls, const StartTlsFacts& st, bool ter
   if (terminated) {
     return true;
   }
-  return tls.source == "handshake" && !tls.resumed && tls.version &&
-         (*tls.version == "TLSv1.2" || *tls.version == "TLSv1.1" || *tls.version == "TLSv1");
+  return tls.version && tls::client_certificate_exchange_visible(tls);
 }
 
 }  // namespace

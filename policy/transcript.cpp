@@ -37,6 +37,7 @@ std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcr
   std::deque<std::size_t> pending;  // indexes into `out` awaiting a reply
   bool after_tls = false;
   bool content_expected = false;  // a 354 was seen: the content's own reply follows it
+  bool greeting_seen = false;
   std::optional<std::size_t> open_reply;
   for (const auto& e : transcript) {
     if (e.dir == "tls") {
@@ -60,7 +61,11 @@ std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcr
       continue;
     }
     if (!open_reply) {
-      if (pending.empty()) {
+      // RFC 5321 §3.1, §4.3.1: the server's first reply is its greeting, also when the client
+      // talked first (commands pipelined before the banner reached it): it answers none of
+      // them. The codec pairs it the same way (proxy/smtp/conversation.cpp).
+      if (!greeting_seen || pending.empty()) {
+        greeting_seen = true;
         out.push_back(Exchange{"", {}, 0, after_tls});  // banner or unsolicited reply
         open_reply = out.size() - 1;
       } else {

@@ -1,6 +1,7 @@
 #pragma once
 // Pairs the transcript's command lines with their replies (RFC 2920 §3: replies come in
-// command order, also when pipelined), so checks can ask "what was STARTTLS answered?".
+// command order, also when pipelined), so checks can ask "what was STARTTLS answered?". The
+// first reply is the greeting (RFC 5321 §4.3.1) even when commands arrived before it.
 // Pure; internal to policy.
 
 #include <string>

@@ -121,6 +121,8 @@ std::string clean_line(const SessionFacts& facts) {
   line += ", certificate " + printable(up.server_certificates.front().subject, 200);
   if (up.verification.checked) {
     line += up.verification.trusted ? " trusted" : " not trusted";
+  } else if (!up.verification.error.empty()) {
+    line += ", chain not verified";  // e.g. cut at hopscope's certificate cap (tls/verify.hpp)
   }
   if (up.source == "probe") {
     line += " (by side probe)";

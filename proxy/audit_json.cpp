@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "proxy/printable.hpp"
+#include "tls/visibility.hpp"
 
 // The documents are written straight into one std::string, with no DOM: one audit document
 // per session made the Boost.JSON tree (one allocation per node and per escaped string) the
@@ -376,7 +377,13 @@ class Encoder {
   void verification(const tls::VerificationFacts& v) {
     w_.begin_object();
     field("checked").boolean(v.checked);
-    field("trusted").boolean(v.trusted);
+    // Not verified (no chain seen, or a chain hopscope may have cut: "error" says which) is
+    // neither trusted nor untrusted.
+    if (v.checked) {
+      field("trusted").boolean(v.trusted);
+    } else {
+      field("trusted").null();
+    }
     field("error").nonempty_text(v.error);
     field("error_depth").number(v.error_depth);
     if (v.name_matched) {
@@ -385,7 +392,13 @@ class Encoder {
       field("name_matched").null();
     }
     field("matched_name").text_or_null(v.matched_name);
-    field("expected_names").text_array(v.expected_names);
+    // "What was matched against": nothing when no certificate was examined (TLS 1.3 in
+    // passthrough, a resumed session), which an empty list would misread as "none configured".
+    if (v.checked || !v.error.empty()) {
+      field("expected_names").text_array(v.expected_names);
+    } else {
+      field("expected_names").null();
+    }
     w_.end_object();
   }
 
@@ -402,7 +415,9 @@ class Encoder {
     w_.end_object();
   }
 
-  void tls(const std::optional<TlsFacts>& t) {
+  // `observed_passively`: the handshake was parsed off the wire (passthrough), not one that
+  // hopscope terminated (inspect mode), so encrypted parts of it were never seen.
+  void tls(const std::optional<TlsFacts>& t, bool observed_passively) {
     if (!t) {
       w_.null();
       return;
@@ -422,8 +437,15 @@ class Encoder {
     field("alert").alert(t->alert);
     field("resumed").boolean(t->resumed);
     field("hello_retry_request").boolean(t->hello_retry_request);
-    field("client_certificate_requested").boolean(t->client_certificate_requested);
-    field("client_certificates").certificates(t->client_certificates);
+    // TLS 1.3 encrypts CertificateRequest and the client's Certificate, and a resumed session
+    // exchanges none (tls/visibility.hpp): null says "not visible", not "not sent".
+    if (!observed_passively || tls::client_certificate_exchange_visible(*t)) {
+      field("client_certificate_requested").boolean(t->client_certificate_requested);
+      field("client_certificates").certificates(t->client_certificates);
+    } else {
+      field("client_certificate_requested").null();
+      field("client_certificates").null();
+    }
     field("server_certificates").certificates(t->server_certificates);
     field("verification").verification(t->verification);
     field("client_app_records").number(t->client_app_records);
@@ -449,13 +471,13 @@ class Encoder {
       field("end_to_end").boolean(true);
       w_.end_object();
     } else {
-      field("tls").tls(d.tls);
+      field("tls").tls(d.tls, false);  // inspect mode: hopscope terminated the sender's TLS
     }
     field("closed_first").boolean(d.closed_first);
     w_.end_object();
   }
 
-  void upstream(const UpstreamFacts& u) {
+  void upstream(const UpstreamFacts& u, bool passthrough) {
     w_.begin_object();
     field("address").text(u.address);
     field("local").text(u.local);
@@ -464,7 +486,7 @@ class Encoder {
     field("capabilities").text_array(u.capabilities);
     field("helo_reply").reply(u.helo_reply);
     field("starttls").starttls(u.starttls);
-    field("tls").tls(u.tls);
+    field("tls").tls(u.tls, passthrough);
     field("connect_error").text_or_null(u.connect_error);
     w_.end_object();
   }
@@ -655,7 +677,7 @@ std::string to_json(const SessionFacts& facts, const std::vector<FindingView>& f
   enc.field("line_bytes").number(options.line_cap);
   w.end_object();
   enc.field("downstream").downstream(facts.downstream);
-  enc.field("upstream").upstream(facts.upstream);
+  enc.field("upstream").upstream(facts.upstream, facts.mode != "inspect");
   enc.field("messages").messages(facts.messages);
   enc.field("transcript").transcript(facts.transcript);
   enc.field("transcript_dropped").number(facts.transcript_dropped);

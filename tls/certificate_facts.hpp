@@ -46,7 +46,9 @@ struct CertificateFacts {
 
 // Chain verification and name matching (tls/verify.cpp), recorded as facts.
 struct VerificationFacts {
-  bool checked = false;  // false: no chain was seen, nothing verified
+  // false: the chain was not verified: none was seen (`error` empty), or the chain may have
+  // been cut by hopscope's certificate cap and lacks an issuer (`error` says so; tls/verify.hpp)
+  bool checked = false;
   bool trusted = false;  // the chain verifies to the configured trust store
   std::string error;     // OpenSSL's text, e.g. "self-signed certificate"; empty if trusted
   int error_depth = -1;  // chain position of the error, -1 if none

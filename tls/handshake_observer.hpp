@@ -34,6 +34,8 @@ inline constexpr std::size_t max_plaintext_evidence_bytes = 256;
 // Certificates kept per chain. RFC 5246 §7.4.2 sets no limit; real chains hold 2-4 (OpenSSL
 // verifies at most 100 deep by default). Without a cap, 256 KiB of 4-byte entries from a
 // hostile peer became 65535 certificates to read and write into the audit document.
+// A chain cut here may lack the issuer its verification needs: tls/verify.cpp then says "not
+// verified", never "untrusted", for any chain this long.
 inline constexpr std::size_t max_chain_certificates = 16;
 
 // Whether an alert ends the handshake: level fatal, or (TLS 1.3 lets the level be ignored,

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls/certificate_reader.hpp"
+#include "tls/handshake_observer.hpp"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -97,6 +98,19 @@ std::vector<std::string_view> common_names(const CertificateFacts& leaf) {
     }
   }
   return names;
+}
+
+// A chain as long as the observer's cap may be the first max_chain_certificates of a longer
+// one (tls/handshake_observer.hpp); the observer is the only source of chains here.
+bool may_be_cut(std::size_t chain_size) {
+  return chain_size >= max_chain_certificates;
+}
+
+// The errors a certificate missing from the presented chain causes (RFC 5280 §6: no path to
+// a trust anchor). Any other error is a property of certificates that were kept.
+bool is_missing_issuer(int code) {
+  return code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+         code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
 }
 
 }  // namespace
@@ -241,6 +255,19 @@ VerificationFacts Verifier::verify(const std::vector<std::string>& der_chain,
     facts.error = code != X509_V_OK ? X509_verify_cert_error_string(code)
                                     : take_openssl_error("verification failed");
     facts.error_depth = X509_STORE_CTX_get_error_depth(ctx.get());
+    if (may_be_cut(der_chain.size()) && is_missing_issuer(code)) {
+      // The passive observer keeps at most max_chain_certificates of a Certificate message:
+      // the issuer OpenSSL could not find may be one that hopscope dropped, so "untrusted"
+      // would be hopscope's own doing. Not verified, and the error says why.
+      facts.checked = false;
+      facts.error =
+          "not verified: hopscope keeps at most " + std::to_string(max_chain_certificates) +
+          " certificates of a chain and the issuer of chain certificate " +
+          std::to_string(facts.error_depth) +
+          " was not among them: it may have been one of those cut off (OpenSSL: " + facts.error +
+          ")";
+      facts.error_depth = -1;
+    }
   }
   ERR_clear_error();
   return facts;

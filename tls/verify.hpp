@@ -50,7 +50,14 @@ class Verifier {
   // @li trusted: `trusted` true, `error` empty, `error_depth` -1;
   // @li not trusted: OpenSSL's first error text ("self-signed certificate", "certificate has
   //     expired", "unable to get local issuer certificate", …) and its chain depth; a leaf
-  //     that is not DER gives "certificate could not be parsed: …" at depth 0.
+  //     that is not DER gives "certificate could not be parsed: …" at depth 0;
+  // @li not verified: a chain of max_chain_certificates or more (tls/handshake_observer.hpp:
+  //     the passive observer keeps no more, so it may have been cut) whose verification failed
+  //     for want of an issuer: that issuer may be one hopscope dropped, so trust is unknown, not
+  //     refused. `checked` false, `trusted` false, `error` "not verified: hopscope keeps at most
+  //     16 certificates of a chain …" with OpenSSL's text, `error_depth` -1. Other failures of
+  //     such a chain (expired, self-signed in chain, bad signature) are reported as usual:
+  //     they are properties of the certificates that were kept.
   // Name matching (match_leaf) is independent of trust: `name_matched` is nullopt when
   // `expected_names` is empty.
   [[nodiscard]] VerificationFacts verify(const std::vector<std::string>& der_chain,

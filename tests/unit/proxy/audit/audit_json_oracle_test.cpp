@@ -408,7 +408,7 @@ class RandomFacts {
     tls::VerificationFacts v;
     v.checked = coin();
     v.trusted = coin();
-    v.error = text();
+    v.error = coin() ? std::string() : text();  // empty: no certificate was examined
     v.error_depth = i32();
     if (coin()) {
       v.name_matched = coin();
@@ -425,7 +425,10 @@ class RandomFacts {
     TlsFacts t;
     t.seen = coin();
     t.source = pick<std::string>({"handshake", "probe", text()});
-    t.version = maybe_text();
+    // Real version names too: which ones show the client-certificate exchange is a rule.
+    t.version = coin() ? std::optional<std::string>(pick<std::string>(
+                             {"TLSv1.2", "TLSv1.3", "TLSv1", "SSLv3", "TLSv1.3-draft-28"}))
+                       : maybe_text();
     t.cipher = maybe_text();
     t.cipher_id = integer<std::uint16_t>(0, std::numeric_limits<std::uint16_t>::max());
     t.sni = maybe_text();

@@ -1,6 +1,9 @@
 // Test-only oracle (see audit_json_reference.hpp): a verbatim copy of the DOM-based encoder
 // from proxy/audit_json.cpp at commit 20a2a68. Do not "improve" it: its value is that it is
-// the old behaviour, byte for byte.
+// the old behaviour, byte for byte. The one deliberate change since: what was not seen is
+// null (verification not done: "trusted" and, without a certificate, "expected_names"; the
+// client-certificate exchange of a passively observed TLS 1.3 or resumed handshake), written
+// here independently of tls/visibility.hpp so the two are checked against each other.
 #include "audit_json_reference.hpp"
 
 #include <algorithm>
@@ -152,12 +155,13 @@ class Encoder {
     }
     return json::object{
         {"checked", v.checked},
-        {"trusted", v.trusted},
+        {"trusted", v.checked ? json::value(v.trusted) : json::value(nullptr)},
         {"error", nonempty_text(v.error)},
         {"error_depth", v.error_depth},
         {"name_matched", name_matched},
         {"matched_name", text_or_null(v.matched_name)},
-        {"expected_names", text_array(v.expected_names)},
+        {"expected_names", v.checked || !v.error.empty() ? json::value(text_array(v.expected_names))
+                                                         : json::value(nullptr)},
     };
   }
 
@@ -171,10 +175,13 @@ class Encoder {
                         {"code", a->code}};
   }
 
-  [[nodiscard]] json::value tls(const std::optional<TlsFacts>& t) const {
+  [[nodiscard]] json::value tls(const std::optional<TlsFacts>& t, bool passive) const {
     if (!t) {
       return nullptr;
     }
+    const auto& v = t->version;
+    const bool clear = !v || *v == "TLSv1.2" || *v == "TLSv1.1" || *v == "TLSv1" || *v == "SSLv3";
+    const bool hidden = passive && (t->source != "handshake" || t->resumed || !clear);
     return json::object{
         {"seen", t->seen},
         {"source", text(t->source)},
@@ -190,8 +197,10 @@ class Encoder {
         {"alert", alert(t->alert)},
         {"resumed", t->resumed},
         {"hello_retry_request", t->hello_retry_request},
-        {"client_certificate_requested", t->client_certificate_requested},
-        {"client_certificates", certificates(t->client_certificates)},
+        {"client_certificate_requested",
+         hidden ? json::value(nullptr) : json::value(t->client_certificate_requested)},
+        {"client_certificates",
+         hidden ? json::value(nullptr) : json::value(certificates(t->client_certificates))},
         {"server_certificates", certificates(t->server_certificates)},
         {"verification", verification(t->verification)},
         {"client_app_records", t->client_app_records},
@@ -208,7 +217,7 @@ class Encoder {
       // DESIGN.md §5: in passthrough the one handshake is recorded on upstream.tls.
       tls_value = json::object{{"end_to_end", true}};
     } else {
-      tls_value = tls(d.tls);
+      tls_value = tls(d.tls, false);
     }
     return json::object{
         {"peer", text(d.peer)},
@@ -222,7 +231,7 @@ class Encoder {
     };
   }
 
-  [[nodiscard]] json::object upstream(const UpstreamFacts& u) const {
+  [[nodiscard]] json::object upstream(const UpstreamFacts& u, bool passive) const {
     return json::object{
         {"address", text(u.address)},
         {"local", text(u.local)},
@@ -231,7 +240,7 @@ class Encoder {
         {"capabilities", text_array(u.capabilities)},
         {"helo_reply", reply(u.helo_reply)},
         {"starttls", starttls(u.starttls)},
-        {"tls", tls(u.tls)},
+        {"tls", tls(u.tls, passive)},
         {"connect_error", text_or_null(u.connect_error)},
     };
   }
@@ -362,7 +371,7 @@ std::string reference_to_json(const SessionFacts& facts, const std::vector<Findi
       {"own_probe", facts.own_probe},
       {"limits", json::object{{"line_bytes", options.line_cap}}},
       {"downstream", enc.downstream(facts.downstream)},
-      {"upstream", enc.upstream(facts.upstream)},
+      {"upstream", enc.upstream(facts.upstream, facts.mode != "inspect")},
       {"messages", enc.messages(facts.messages)},
       {"transcript", enc.transcript(facts.transcript)},
       {"transcript_dropped", facts.transcript_dropped},
