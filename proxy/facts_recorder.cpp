@@ -114,6 +114,7 @@ void FactsRecorder::push_pending(Pending pending) {
 }
 
 void FactsRecorder::discard_partial_content() {
+  unfinished_message_.reset();
   if (content_size_ > 0 || in_message_content_) {
     content_hash_ = Sha256();
     content_size_ = 0;
@@ -174,6 +175,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           }
           content_size_ = 0;
           in_message_content_ = false;
+          unfinished_message_.reset();
           add_transcript(now, "c>s", {}, e.wire_bytes);
           if (e.transfer == smtp::Transfer::data) {
             // RFC 5321 §4.5.3.2.6: up to 10 minutes for the reply after the final dot. (The
@@ -251,12 +253,14 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       current_message().transfer = "DATA";
       open_message_transferred_ = true;
       message = open_message_;
+      unfinished_message_ = open_message_;
       break;
     case K::bdat:
     case K::bdat_last:
       current_message().transfer = "BDAT";
       open_message_transferred_ = true;
       message = open_message_;
+      unfinished_message_ = open_message_;
       if (cmd.kind == K::bdat_last) {
         // The reply to BDAT LAST comes once the whole message is in (RFC 3030 §2).
         limit = timeouts_.data_end;
@@ -359,6 +363,52 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
     if (open_message_ == message) {
       open_message_.reset();
     }
+  }
+}
+
+void FactsRecorder::session_ended() {
+  if (session_ended_) {
+    return;
+  }
+  session_ended_ = true;
+  // RFC 5321 §4.1.1.10: a connection lost in the middle of a transaction cancels it. A
+  // message whose content never reached its end was not delivered; a refused one already has
+  // its answer (the refusal) and says nothing more here.
+  if (unfinished_message_ && *unfinished_message_ < facts_.messages.size()) {
+    auto& m = facts_.messages[*unfinished_message_];
+    if (!m.reply) {
+      m.size = content_size_;
+      m.sha256.clear();  // the content seen is not the message
+      const bool bdat = m.transfer == "BDAT";
+      add_anomaly(AnomalyFacts{
+          "c>s", "message_incomplete",
+          "the session ended after " + std::to_string(content_size_) +
+              " bytes of content from the sender, before the end of data (" +
+              (bdat ? "BDAT LAST" : "the final dot") +
+              "): size is what was seen, SHA-256 unknown, the message was not delivered by "
+              "this session"});
+    }
+  }
+  // The content did end and only upstream's final reply is missing: size and SHA-256 are
+  // the message's. Whether upstream took it is unknown; a sender left without a reply treats
+  // it as not delivered and tries again (RFC 5321 §4.1.1.10), a duplicate if it was taken
+  // (RFC 1047).
+  std::optional<std::size_t> said;  // pending_ is in order: a message's waits are adjacent
+  for (const auto& p : pending_) {
+    if (!p.ends_message || !p.message || p.message == unfinished_message_ || p.message == said ||
+        *p.message >= facts_.messages.size() || facts_.messages[*p.message].reply) {
+      continue;
+    }
+    said = p.message;
+    const auto& m = facts_.messages[*p.message];
+    add_anomaly(AnomalyFacts{
+        "s>c", "final_reply_missing",
+        "the session ended after the end of data (" +
+            std::string(m.transfer == "BDAT" ? "BDAT LAST" : "the final dot") + ") of " +
+            std::to_string(m.size) +
+            " bytes of content, before upstream's final reply: upstream may or may not have "
+            "accepted the message; the sender, left without a reply, should send it again (a "
+            "duplicate if upstream did accept it)"});
   }
 }
 

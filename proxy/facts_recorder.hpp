@@ -51,6 +51,14 @@ class FactsRecorder {
   [[nodiscard]] bool reply_due() const { return !pending_.empty(); }
   [[nodiscard]] bool quit_acknowledged() const { return quit_acknowledged_; }
 
+  // The session is over, whatever the reason (QUIT, a close, a timeout, the drain, a limit).
+  // A message whose content was cut off before its end (the final dot, or the end of the
+  // BDAT LAST chunk) gets the size of the content seen so far, no SHA-256, and a
+  // message_incomplete anomaly; a message that did end but whose final reply never came gets
+  // a final_reply_missing anomaly. Call it once, before taking the facts and after the last
+  // event; later calls do nothing.
+  void session_ended();
+
  private:
   struct Pending {
     Clock::time_point since;
@@ -102,7 +110,12 @@ class FactsRecorder {
   bool quit_acknowledged_ = false;
   bool saw_first_ehlo_reply_ = false;
   std::optional<std::size_t> open_message_;  // index into facts_.messages
-  bool open_message_transferred_ = false;    // DATA or BDAT was sent for it
+  // The message whose content the sender owes: from its DATA or first BDAT until its end
+  // (MessageEnd) or until its partial content is discarded. Kept past QUIT, which does not
+  // discard: chunks without BDAT LAST and then QUIT are a message cut off too.
+  std::optional<std::size_t> unfinished_message_;
+  bool session_ended_ = false;
+  bool open_message_transferred_ = false;  // DATA or BDAT was sent for it
   Sha256 content_hash_;
   std::uint64_t content_size_ = 0;
   std::size_t transcript_bytes_ = 0;

@@ -786,6 +786,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void complete(FinishedSession done) {
     close_both();
+    recorder_.session_ended();  // a message cut off keeps the size seen, and says so
     context_->registry.remove(registry_id_);
     facts_.ended_unix_ms = unix_ms_now();
     facts_.own_probe = is_own_probe(facts_.downstream.helo, config_.hops_probe.ehlo);

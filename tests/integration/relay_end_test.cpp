@@ -181,6 +181,14 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
                          "content from the sender, before the final dot$")))
       << detail;
   EXPECT_FALSE(closed_first(docs[0]));
+  // The message cut off keeps the size seen, has no SHA-256, and says why.
+  const auto* messages = json_at(docs[0], "messages");
+  ASSERT_TRUE(messages != nullptr && messages->is_array() && messages->as_array().size() == 1U);
+  const auto& message = messages->as_array()[0].as_object();
+  EXPECT_EQ(message.at("size"), 22) << boost::json::serialize(message);
+  EXPECT_TRUE(message.at("sha256").is_null());
+  const std::string anomalies = boost::json::serialize(*json_at(docs[0], "anomalies"));
+  EXPECT_NE(anomalies.find("message_incomplete"), std::string::npos) << anomalies;
 }
 
 // The drain ends while upstream is still deciding on a message whose final dot it has: the

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -425,6 +427,230 @@ TEST(FactsRecorder, UnansweredCommandsAreAwaitedUpToABound) {
   }
   h.server(replies, t);
   EXPECT_FALSE(h.recorder.reply_due());
+}
+
+std::vector<const AnomalyFacts*> anomalies_of(const SessionFacts& facts, std::string_view kind) {
+  std::vector<const AnomalyFacts*> found;
+  for (const auto& a : facts.anomalies) {
+    if (a.kind == kind) {
+      found.push_back(&a);
+    }
+  }
+  return found;
+}
+
+// The session ends (drain, timeout, upstream or sender gone) in the middle of DATA: the
+// message is not an empty one. Its size is the content seen, no SHA-256 is claimed for it,
+// and an anomaly says why. Saying the session ended twice says it once.
+TEST(FactsRecorder, DataCutOffBeforeTheFinalDotKeepsTheSizeSeenAndSaysSo) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  const std::string sent = "Subject: cut\r\n\r\n..stuffed line\r\nand then the li";
+  const std::string content = "Subject: cut\r\n\r\n.stuffed line\r\nand then the li";
+  ASSERT_EQ(content.size(), 46U);
+  h.client(sent, t);
+  h.recorder.session_ended();
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  const auto& m = h.facts.messages[0];
+  EXPECT_EQ(m.size, content.size());
+  EXPECT_TRUE(m.sha256.empty());
+  EXPECT_FALSE(m.reply.has_value());
+  const auto incomplete = anomalies_of(h.facts, "message_incomplete");
+  ASSERT_EQ(incomplete.size(), 1U);
+  EXPECT_EQ(incomplete[0]->dir, "c>s");
+  EXPECT_NE(incomplete[0]->detail.find("after 46 bytes of content"), std::string::npos)
+      << incomplete[0]->detail;
+  EXPECT_NE(incomplete[0]->detail.find("final dot"), std::string::npos) << incomplete[0]->detail;
+  EXPECT_TRUE(anomalies_of(h.facts, "final_reply_missing").empty());
+}
+
+// The 354 came but no content: still a message cut off, of 0 bytes seen.
+TEST(FactsRecorder, DataCutOffBeforeAnyContentIsIncompleteToo) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].size, 0U);
+  const auto incomplete = anomalies_of(h.facts, "message_incomplete");
+  ASSERT_EQ(incomplete.size(), 1U);
+  EXPECT_NE(incomplete[0]->detail.find("after 0 bytes of content"), std::string::npos)
+      << incomplete[0]->detail;
+}
+
+// RFC 3030 §2: a BDAT message ends with the BDAT LAST chunk. Chunks seen without it, then the
+// end of the session, make an incomplete message of the bytes seen (chunks joined).
+TEST(FactsRecorder, BdatCutOffWithoutLastKeepsTheChunksSeenAndSaysSo) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 5\r\nhello", t);
+  h.server("250 ok\r\n250 ok\r\n250 2.0.0 chunk ok\r\n", t);
+  h.client("BDAT 100\r\nabc", t);  // the second chunk is cut after 3 of its 100 bytes
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  const auto& m = h.facts.messages[0];
+  EXPECT_EQ(m.transfer, "BDAT");
+  EXPECT_EQ(m.size, 8U);
+  EXPECT_TRUE(m.sha256.empty());
+  EXPECT_FALSE(m.reply.has_value());
+  const auto incomplete = anomalies_of(h.facts, "message_incomplete");
+  ASSERT_EQ(incomplete.size(), 1U);
+  EXPECT_NE(incomplete[0]->detail.find("after 8 bytes of content"), std::string::npos)
+      << incomplete[0]->detail;
+  EXPECT_NE(incomplete[0]->detail.find("BDAT LAST"), std::string::npos) << incomplete[0]->detail;
+  EXPECT_TRUE(anomalies_of(h.facts, "final_reply_missing").empty());
+}
+
+// A BDAT LAST whose chunk is still arriving has not ended the message either.
+TEST(FactsRecorder, BdatLastChunkCutOffIsIncompleteNotAwaitingItsReply) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 10 LAST\r\nabc", t);
+  h.server("250 ok\r\n250 ok\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].size, 3U);
+  EXPECT_EQ(anomalies_of(h.facts, "message_incomplete").size(), 1U);
+  EXPECT_TRUE(anomalies_of(h.facts, "final_reply_missing").empty());
+}
+
+// The sender gives up on a BDAT message and says QUIT: the chunks it sent were no message.
+TEST(FactsRecorder, BdatChunksFollowedByQuitAreAnIncompleteMessage) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 5\r\nhelloQUIT\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n250 chunk ok\r\n221 bye\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].size, 5U);
+  EXPECT_EQ(anomalies_of(h.facts, "message_incomplete").size(), 1U);
+}
+
+// A refused chunk already has its answer (the message's reply), and a RSET discards the
+// partial content: neither is reported again as cut off by the end of the session.
+TEST(FactsRecorder, RefusedBdatChunkIsNotReportedAgainAtTheEnd) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 5\r\nhello", t);
+  h.server("250 ok\r\n250 ok\r\n552 5.3.4 too big\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  ASSERT_TRUE(h.facts.messages[0].reply);
+  EXPECT_EQ(h.facts.messages[0].reply->code, 552);
+  EXPECT_TRUE(h.facts.anomalies.empty());
+
+  Harness r;
+  r.server("220 mx\r\n", t);
+  r.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 5\r\nhello", t);
+  r.server("250 ok\r\n250 ok\r\n552 5.3.4 too big\r\n", t);
+  r.client("RSET\r\n", t);
+  r.server("250 reset\r\n", t);
+  r.recorder.session_ended();
+  EXPECT_TRUE(r.facts.anomalies.empty());
+}
+
+// The final dot was seen and only upstream's reply is missing: the size and SHA-256 are the
+// message's, it is not incomplete; what is missing is the answer, and with it whether
+// upstream took the message.
+TEST(FactsRecorder, CompletedMessageWithoutItsFinalReplyIsNotIncomplete) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("body\r\n.\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  const auto& m = h.facts.messages[0];
+  EXPECT_EQ(m.size, 6U);
+  EXPECT_EQ(m.sha256, sha256_of("body\r\n"));
+  EXPECT_FALSE(m.reply.has_value());
+  EXPECT_TRUE(anomalies_of(h.facts, "message_incomplete").empty());
+  const auto missing = anomalies_of(h.facts, "final_reply_missing");
+  ASSERT_EQ(missing.size(), 1U);
+  EXPECT_EQ(missing[0]->dir, "s>c");
+  EXPECT_NE(missing[0]->detail.find("may or may not have accepted"), std::string::npos)
+      << missing[0]->detail;
+}
+
+TEST(FactsRecorder, CompletedBdatMessageWithoutItsFinalReplyIsNotIncomplete) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\nabc", t);
+  h.server("250 ok\r\n250 ok\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].sha256, sha256_of("abc"));
+  EXPECT_TRUE(anomalies_of(h.facts, "message_incomplete").empty());
+  const auto missing = anomalies_of(h.facts, "final_reply_missing");
+  ASSERT_EQ(missing.size(), 1U);
+  EXPECT_NE(missing[0]->detail.find("BDAT LAST"), std::string::npos) << missing[0]->detail;
+}
+
+// A sender that sends a second BDAT LAST without a new MAIL leaves two replies awaited for
+// one message: the missing reply is said once for it.
+TEST(FactsRecorder, MissingFinalReplyIsSaidOncePerMessage) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 3 LAST\r\nabcBDAT 2 LAST\r\nde", t);
+  h.server("250 ok\r\n250 ok\r\n", t);
+  h.recorder.session_ended();
+  EXPECT_EQ(anomalies_of(h.facts, "final_reply_missing").size(), 1U);
+}
+
+// RFC 2920 §3.1: the next transaction pipelined behind the final dot. Each message is told
+// apart: the first ended and awaits its reply, the second never got to its content.
+TEST(FactsRecorder, PipelinedMessagesCutOffAreEachToldApart) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("one\r\n.\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@x>\r\nDATA\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 2U);
+  EXPECT_EQ(h.facts.messages[0].sha256, sha256_of("one\r\n"));
+  EXPECT_EQ(h.facts.messages[1].size, 0U);
+  EXPECT_TRUE(h.facts.messages[1].sha256.empty());
+  EXPECT_EQ(anomalies_of(h.facts, "final_reply_missing").size(), 1U);
+  EXPECT_EQ(anomalies_of(h.facts, "message_incomplete").size(), 1U);
+}
+
+// Messages answered, whether the session ends with QUIT or the sender just goes: nothing to
+// say at the end.
+TEST(FactsRecorder, AnsweredMessagesRaiseNoAnomalyAtTheEnd) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("EHLO a\r\n", t);
+  h.server("250-mx\r\n250-CHUNKING\r\n250 PIPELINING\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("body\r\n.\r\n", t);
+  h.server("250 2.6.0 queued\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 3\r\nabcBDAT 0 LAST\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n250 chunk\r\n250 queued\r\n", t);
+  h.recorder.session_ended();  // the sender closed without QUIT
+  ASSERT_EQ(h.facts.messages.size(), 2U);
+  EXPECT_TRUE(h.facts.anomalies.empty());
+  h.client("QUIT\r\n", t);
+  h.server("221 bye\r\n", t);
+  h.recorder.session_ended();
+  EXPECT_TRUE(h.facts.anomalies.empty());
+  EXPECT_EQ(h.facts.messages[1].size, 3U);
+  EXPECT_EQ(h.facts.messages[1].sha256, sha256_of("abc"));
 }
 
 }  // namespace
