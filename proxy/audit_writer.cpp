@@ -78,6 +78,21 @@ int write_all(int fd, std::string_view data, std::size_t& done) {
   return 0;
 }
 
+// A write that failed part way (a full disk, a file size limit) may have left half a line
+// at the end of sessions.jsonl; the next batch would be appended onto it, and the index
+// would hold a line that is no JSON. Cut the file back to its last whole line. `written` is
+// what that write put at the end of the file.
+void cut_torn_line(int fd, std::string_view written) {
+  const auto last_newline = written.rfind('\n');
+  const std::size_t torn =
+      last_newline == std::string_view::npos ? written.size() : written.size() - last_newline - 1;
+  struct stat st {};
+  if (torn > 0 && ::fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(torn)) {
+    // Best effort: if even this fails, the torn line stays and the loss is reported anyway.
+    (void)!::ftruncate(fd, st.st_size - static_cast<off_t>(torn));
+  }
+}
+
 // fsync(2) on a folder. Some file systems refuse it (EINVAL): the entries are then as
 // durable as that file system makes them, which is not a loss we can do anything about.
 int sync_folder(int fd) {
@@ -536,6 +551,9 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
         // One write() for the batch: with O_APPEND the lines land whole at the end of the
         // file, never interleaved with another writer's.
         error = write_all(file.get(), lines, done);
+        if (error != 0) {
+          cut_torn_line(file.get(), std::string_view(lines).substr(0, done));
+        }
         if (const int close_error = file.close(); error == 0) {
           error = close_error;
         }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "proxy/session_id.hpp"
 #include "sample_facts.hpp"
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -258,6 +260,36 @@ TEST(AuditWriter, SaysALossThatFollowsWrittenAgainAtOnce) {
   EXPECT_NE(text.find("3 session documents", lost_after), std::string::npos) << text;
   EXPECT_EQ(text.find("Not a directory", text.find("Not a directory") + 1), lost_after)
       << "the second loss before recovery stays quiet: " << text;
+}
+
+// A write to sessions.jsonl cut short (here by RLIMIT_FSIZE, as a full disk would) must not
+// leave half a line for the next batch to be glued onto: every line stays one JSON value.
+TEST(AuditWriter, SummaryWriteCutShortLeavesNoTornLine) {
+  const TempDir tmp;
+  AuditWriter writer(config_for(tmp.path()));
+  ASSERT_TRUE(writer.write(test::sample_facts(), {}, ""));
+  const auto index = tmp.path() / "sessions.jsonl";
+  const auto one_line = fs::file_size(index);
+  ASSERT_GT(one_line, 10U);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  rlimit cut = saved;
+  cut.rlim_cur = static_cast<rlim_t>(one_line + one_line / 2);  // half of the next line fits
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &cut), 0);
+  (void)writer.write(test::sample_facts(), {}, "");
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, previous);
+  EXPECT_EQ(writer.summary_lines_lost(), 1U);
+  EXPECT_EQ(fs::file_size(index), one_line) << "the torn half line is cut back";
+  ASSERT_TRUE(writer.write(test::sample_facts(), {}, ""));
+  const auto lines = read_lines(index);
+  ASSERT_EQ(lines.size(), 2U);
+  for (const auto& line : lines) {
+    boost::system::error_code ec;
+    (void)boost::json::parse(line, ec);
+    EXPECT_FALSE(ec) << line;
+  }
 }
 
 TEST(AuditWriter, ExistingReadOnlyDateFolderLeavesNoTempFile) {
