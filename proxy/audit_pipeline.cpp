@@ -136,6 +136,8 @@ void AuditPipeline::submit(FinishedSession session) {
   const auto now = std::chrono::steady_clock::now();
   session.queued_at = now;
   session.approximate_bytes = approximate_bytes(session);
+  std::size_t waiting = 0;
+  std::size_t waiting_bytes = 0;
   {
     const std::lock_guard lock(mutex_);
     if (!stopping_ && queue_.size() < max_queued &&
@@ -155,6 +157,8 @@ void AuditPipeline::submit(FinishedSession session) {
       return;
     }
     ++dropped_;
+    waiting = queue_.size();
+    waiting_bytes = queued_bytes_;
   }
   static std::atomic<std::int64_t> last_report{0};
   const auto report_now = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -164,9 +168,9 @@ void AuditPipeline::submit(FinishedSession session) {
   auto last = last_report.load();
   if (report_now - last >= interval && last_report.compare_exchange_strong(last, report_now)) {
     spdlog::error(
-        "audit queue full ({} sessions waiting): {} session documents lost so far; mail "
-        "keeps flowing",
-        max_queued, lost());
+        "audit queue full ({} sessions, {} MiB waiting; the limits are {} sessions and {} MiB): "
+        "{} session documents lost so far; mail keeps flowing",
+        waiting, waiting_bytes >> 20U, max_queued, max_queued_bytes >> 20U, lost());
   }
 }
 
