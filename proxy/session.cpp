@@ -272,14 +272,11 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         co_return co_await refuse_unreachable();
       }
-      tcp::resolver resolver(client_.get_executor());
-      auto resolved =
-          co_await (resolver.async_resolve(target.host, std::to_string(target.port), use_tuple) ||
-                    watchdog_.async_wait(use_tuple));
-      if (resolved.index() == 1) {
+      auto resolution = co_await resolve_upstream(target);
+      if (!resolution) {
         facts_.upstream.connect_error = "resolving " + target.host + " timed out after " +
                                         seconds_text(config_.relay.timeouts.connect);
-      } else if (auto& [rec, results] = std::get<0>(resolved); rec) {
+      } else if (auto& [rec, results] = *resolution; rec) {
         facts_.upstream.connect_error = "cannot resolve " + target.host + ": " + rec.message();
       } else {
         auto connected = co_await (asio::async_connect(upstream_, results, use_tuple) ||
@@ -295,6 +292,39 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     co_return co_await refuse_unreachable();
+  }
+
+  // Resolves the upstream's host name within the deadline already set on the watchdog;
+  // nullopt when it passed. getaddrinfo(3) runs on Asio's resolver thread and cannot be
+  // cancelled: waiting for the cancelled lookup, as a parallel group does, would hold the
+  // session (no banner, no 421) for as long as a hung DNS server takes. So the lookup is
+  // left to finish on its own; its late result is dropped.
+  using Resolution = std::pair<boost::system::error_code, tcp::resolver::results_type>;
+  asio::awaitable<std::optional<Resolution>> resolve_upstream(const config::Endpoint& target) {
+    struct Lookup {
+      explicit Lookup(const asio::any_io_executor& executor) : resolver(executor) {}
+      tcp::resolver resolver;
+      std::optional<Resolution> result;
+    };
+    auto lookup = std::make_shared<Lookup>(client_.get_executor());
+    resolving_ = true;
+    lookup->resolver.async_resolve(
+        target.host, std::to_string(target.port),
+        [lookup, weak = weak_from_this()](const boost::system::error_code& ec,
+                                          tcp::resolver::results_type results) {
+          lookup->result.emplace(ec, std::move(results));
+          if (auto self = weak.lock(); self && self->resolving_) {
+            self->watchdog_.cancel();  // wakes the wait below
+          }
+        });
+    while (!lookup->result) {
+      auto [ec] = co_await watchdog_.async_wait(use_tuple);
+      if (!ec || closed_by_us_) {
+        break;  // the deadline passed first, or the drain closed the session
+      }
+    }
+    resolving_ = false;
+    co_return std::move(lookup->result);
   }
 
   asio::awaitable<bool> refuse_unreachable() {
@@ -826,7 +856,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool unreachable_ = false;
   bool closing_ = false;
   bool writing_to_client_ = false;
-  bool writing_to_upstream_ = false;  // the sender->upstream pump waits for upstream to read
+  bool writing_to_upstream_ = false;
+  bool resolving_ = false;  // resolve_upstream waits on the watchdog for the lookup  // the
+                            // sender->upstream pump waits for upstream to read
   int pumps_running_ = 0;
   int tasks_running_ = 0;
   bool admitted_ = false;  // holds a place in context_->limits for client_ip_

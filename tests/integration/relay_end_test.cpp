@@ -264,6 +264,35 @@ TEST(RelayEnd, SessionEndsAtOnceAfter221WhenTheSenderLingers) {
   EXPECT_TRUE(client.wait_closed());
 }
 
+// getaddrinfo(3) cannot be cancelled: a session that waited for its cancelled lookup would
+// give the sender nothing (no banner, no 421) for as long as a hung DNS server takes, and the
+// lookups of later sessions queue behind it. timeouts.connect bounds resolving too.
+TEST(RelayEnd, HungDnsLookupGives421WithinTheConnectTimeout) {
+  RelayProcess relay({.upstream = "mail.hang.test:25",
+                      .extra_toml = "[relay.timeouts]\nconnect = \"1s\"\n",
+                      // Under the sanitize preset the relay carries ASan, whose runtime
+                      // must otherwise come first in the preload list.
+                      .extra_env = {std::string("LD_PRELOAD=") + HOPSCOPE_HUNG_DNS,
+                                    "ASAN_OPTIONS=verify_asan_link_order=0"}});
+  for (int sender = 0; sender < 2; ++sender) {
+    // The lookup hangs for 8 s; the sender waits at most 5 s for the relay's first line.
+    SmtpClient client(relay.host(), relay.port(), 5s);
+    SmtpReply greeting;
+    try {
+      greeting = client.read_reply();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "sender " << sender << ": no 421 within 5 s: " << e.what();
+    }
+    EXPECT_EQ(greeting.code, 421) << greeting.raw;
+    EXPECT_NE(greeting.raw.find("resolving mail.hang.test timed out after 1s"), std::string::npos)
+        << greeting.raw;
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(2)) << relay.stderr_text();
+  for (const auto& doc : relay.documents()) {
+    EXPECT_EQ(json_string(doc, "end.reason"), "upstream_unreachable");
+  }
+}
+
 // Upstream refuses a message while the relay is still writing it (a 554 for a size limit)
 // and resets: the write fails first (the epoll reactor completes writes before reads on one
 // socket), but the refusal already read must still reach the sender, or it retries a message

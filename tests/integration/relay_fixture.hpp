@@ -28,6 +28,7 @@ struct RelayOptions {
   std::string extra_toml;       // appended to the generated configuration
   std::string audit_directory;  // empty: a directory inside the relay's temp dir
   std::vector<std::string> extra_args;
+  std::vector<std::string> extra_env;  // "NAME=value" for the relay process
 };
 
 class RelayProcess {
@@ -41,7 +42,7 @@ class RelayProcess {
                                      "127.0.0.1:0",     "--upstream",   options.upstream,
                                      "--config",        config.string()};
     argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-    process_ = std::make_unique<Process>(argv);
+    process_ = std::make_unique<Process>(argv, ProcessOptions{.extra_env = options.extra_env});
     static const std::regex listening(R"(listening on (\S+))");
     auto line = process_->wait_for_line(Stream::err, listening, std::chrono::seconds(20));
     if (!line) {
