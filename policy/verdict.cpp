@@ -28,8 +28,11 @@ constexpr std::array<FindingId, 27> priority{
     FindingId::starttls_not_used,
     FindingId::banner_masked,
     FindingId::capabilities_differ_from_hop,
-    FindingId::client_cert_missing,
+    // Exchange Online hanging up after the handshake is how it rejects a certificate (it
+    // queues with 450 4.7.320): the failure the admin came for, before a missing client
+    // certificate, which costs hybrid attribution but not the delivery.
     FindingId::sender_abandoned_after_tls,
+    FindingId::client_cert_missing,
     FindingId::ambiguous_end_of_data,
     FindingId::tls_protocol_weak,
     FindingId::tls_cipher_weak,

@@ -20,6 +20,21 @@ TEST(Verdict, SessionWithNothingExchangedSaysHowItEnded) {
             "greeting from upstream)");
 }
 
+// Exchange Online hanging up after the handshake is how it rejects a certificate: with a
+// missing client certificate beside it (both warnings), the verdict leads with the hang-up.
+TEST(Verdict, SenderAbandonedAfterTlsLeadsAMissingClientCertificate) {
+  SessionFacts facts;
+  const std::vector<Finding> findings{
+      {FindingId::client_cert_missing, Severity::warning, "downstream",
+       "the sender presented no client certificate", "", ""},
+      {FindingId::sender_abandoned_after_tls, Severity::warning, "downstream",
+       "the sender closed right after the TLS handshake", "", ""},
+  };
+  const auto line = verdict(facts, findings);
+  EXPECT_NE(line.find("closed right after the TLS handshake"), std::string::npos) << line;
+  EXPECT_EQ(line.find("no client certificate"), std::string::npos) << line;
+}
+
 TEST(Finding, EveryIdRoundTripsThroughItsPublishedName) {
   EXPECT_EQ(finding_count(), 27U);
   for (std::size_t i = 0; i < finding_count(); ++i) {
