@@ -147,7 +147,7 @@ int run(int argc, char** argv) {
   relay->add_option("--duration", relay_duration, "stop after this long, e.g. 2h (drains first)");
   relay->add_option("--listen", relay_listen, "address to listen on, host:port ([::1]:25)")
       ->take_all();
-  relay->add_option("--upstream", relay_upstream, "next hop, host:port");
+  auto* upstream_option = relay->add_option("--upstream", relay_upstream, "next hop, host:port");
   relay->add_option("--mode", relay_mode, "passthrough (default) or inspect")
       ->check(CLI::IsMember({"passthrough", "inspect"}));
 
@@ -255,6 +255,10 @@ int run(int argc, char** argv) {
           }
           cfg.relay.listen.push_back(*endpoint);
         }
+      }
+      if (upstream_option->count() > 0 && relay_upstream.empty()) {
+        return bad_address("--upstream", "host:port with port 1-65535", relay_upstream,
+                           "it is empty");
       }
       if (!relay_upstream.empty()) {
         auto parsed = config::parse_endpoint_explained(relay_upstream, /*allow_port_zero=*/false);

@@ -83,6 +83,14 @@ TEST(Cli, InvalidOptionValuesAreUsageErrors) {
   }
 }
 
+// An empty --upstream (an unset shell variable) is the option's fault, not the file's.
+TEST(Cli, EmptyUpstreamOptionIsNamedAsSuch) {
+  const auto r = hopscope({"relay", "--listen", "127.0.0.1:0", "--upstream", ""});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--upstream: expected host:port"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("it is empty"), std::string::npos) << r.err;
+}
+
 TEST(Cli, RelayWithoutUpstreamNamesTheMissingKey) {
   const auto r = hopscope({"relay", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(r.code, 2);
