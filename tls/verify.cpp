@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace hopscope::tls {
@@ -193,7 +194,18 @@ std::optional<Verifier> Verifier::load(const std::string& trust, std::string* er
     }
     return std::nullopt;
   }
+  struct stat st {};
+  const bool directory = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
   ::close(fd);
+  if (directory) {
+    // OpenSSL would say "no certificate or crl found", which sends the admin looking for
+    // a broken PEM file.
+    if (error != nullptr) {
+      *error = "cannot load trust bundle " + trust +
+               ": it is a directory; give a PEM file with the CA certificates, or \"system\"";
+    }
+    return std::nullopt;
+  }
   if (X509_STORE_load_file(store->store.get(), trust.c_str()) != 1) {
     if (error != nullptr) {
       *error = "cannot load trust bundle " + trust + ": " +

@@ -318,6 +318,15 @@ TEST(Verifier, LoadNamesAMissingBundle) {
   EXPECT_FALSE(Verifier::load(path, nullptr).has_value());
 }
 
+TEST(Verifier, LoadSaysWhenTheBundleIsADirectory) {
+  const t::TempDir dir;
+  const std::string path = dir.write("empty.pem", "");
+  const std::string folder = path.substr(0, path.rfind('/'));
+  std::string error;
+  EXPECT_FALSE(Verifier::load(folder, &error).has_value());
+  EXPECT_NE(error.find(folder + ": it is a directory"), std::string::npos) << error;
+}
+
 TEST(Verifier, LoadRefusesABundleWithoutCertificates) {
   const t::TempDir dir;
   const std::string path = dir.write("empty.pem", "not PEM at all\n");
