@@ -145,26 +145,33 @@ void Conversation::on_client_line(LineEvent event) {
   const bool sasl = client_state_ == ClientState::sasl_line;
   std::string text;
   bool too_long = false;
+  bool bare_lf = false;
+  std::size_t limit = 0;
   if (auto* line = std::get_if<Line>(&event)) {
-    if (line->ending == LineEnding::bare_lf) {
-      anomaly(Direction::client_to_server, "bare_lf",
-              sasl ? std::string_view("<redacted>") : std::string_view(line->text));
-    }
+    bare_lf = line->ending == LineEnding::bare_lf;
     text = std::move(line->text);
   } else {
     auto& long_line = std::get<LineTooLong>(event);
-    anomaly(Direction::client_to_server, "line_too_long",
-            "limit " + std::to_string(long_line.limit) +
-                (sasl ? std::string() : ": " + capped(long_line.prefix)));
+    limit = long_line.limit;
     text = std::move(long_line.prefix);
     too_long = true;
   }
+  // An anomaly quotes the line as the transcript does: an AUTH initial response or a SASL
+  // response is a secret (DESIGN §5), whatever else is odd about the line.
+  Command command = sasl ? sasl_response(text) : parse_command(text);
+  if (bare_lf) {
+    anomaly(Direction::client_to_server, "bare_lf", command.transcript_line);
+  }
+  if (too_long) {
+    anomaly(Direction::client_to_server, "line_too_long",
+            "limit " + std::to_string(limit) +
+                (command.secret ? std::string() : ": " + capped(command.transcript_line)));
+  }
   if (sasl) {
-    emit_command(sasl_response(text));
+    emit_command(std::move(command));
     client_state_ = ClientState::hold_auth;
     return;
   }
-  Command command = parse_command(text);
   if (too_long) {
     // Only a prefix is known: record it, but take no framing decision on it.
     command.kind = CommandKind::other;

@@ -166,6 +166,37 @@ TEST(Conversation, VerbsSeparatedByTabsAreFramedAsPostfixDoes) {
   }
 }
 
+// DESIGN §5: AUTH payloads never reach the audit. An AUTH line that is also odd (bare LF,
+// over-long) is quoted in its anomaly as the transcript quotes it: redacted.
+TEST(Conversation, AnomaliesOnAnAuthLineNeverQuoteTheSecret) {
+  const std::string secret = "AHVzZXIAc2VjcmV0";
+  for (const bool too_long : {false, true}) {
+    Limits limits;
+    limits.max_line_bytes = 64;
+    Conversation c(limits);
+    c.feed_server("220 mx\r\n");
+    const std::string padding = too_long ? std::string(100, 'A') : std::string();
+    c.feed_client("AUTH PLAIN " + secret + padding + (too_long ? "\r\n" : "\n"));
+    c.feed_server("235 2.7.0 Authentication successful\r\n");
+    std::vector<std::string> details;
+    std::vector<std::string> lines;
+    while (auto e = c.next()) {
+      if (const auto* a = std::get_if<Anomaly>(&*e)) {
+        details.push_back(a->kind + ": " + a->detail);
+      } else if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
+        lines.push_back(cc->command.transcript_line);
+      }
+    }
+    ASSERT_FALSE(details.empty()) << "too_long=" << too_long;
+    for (const auto& d : details) {
+      EXPECT_EQ(d.find(secret), std::string::npos) << d;
+    }
+    for (const auto& l : lines) {
+      EXPECT_EQ(l.find(secret), std::string::npos) << l;
+    }
+  }
+}
+
 // An over-long SASL response is cut at the limit; the rest of that line, arriving in a later
 // read, is skipped like the rest of any over-long line, never parsed as a command.
 TEST(Conversation, OverlongSaslResponseTailIsNeverACommand) {
