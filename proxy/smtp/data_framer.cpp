@@ -188,7 +188,8 @@ std::size_t DataFramer::feed_data(std::string_view in) {
           return i;
         }
         piece_ += '\r';
-        state_ = State::mid;
+        // A second CR is not the end here, but may be one for a lenient receiver.
+        state_ = b == '\r' ? State::dot_crs : State::mid;
         continue;
       case State::lf_dot:
         if (b == '\r') {
@@ -210,6 +211,25 @@ std::size_t DataFramer::feed_data(std::string_view in) {
         if (b == '\n') {
           piece_ += b;
           ambiguous(in, i);  // <LF>.<CR><LF>
+          state_ = State::line_start;
+          prev_ = b;
+          ++i;
+        } else {
+          state_ = b == '\r' ? State::dot_crs : State::mid;
+        }
+        continue;
+      case State::dot_crs:
+        // A dot line's "." then two or more CRs (the first already consumed), entered without
+        // consuming the second. Postfix strips every CR before the LF that ends a line
+        // (smtpd_forbid_bare_newline = no), so ".<CR><CR><LF>" ends its DATA: content here
+        // (RFC 5321 §4.1.1.4 ends only at <CR><LF>.<CR><LF>), reported as ambiguous.
+        if (b == '\r') {
+          piece_ += b;
+          prev_ = b;
+          ++i;
+        } else if (b == '\n') {
+          piece_ += b;
+          ambiguous(in, i);  // <LF>.<CR><CR>...<LF>
           state_ = State::line_start;
           prev_ = b;
           ++i;

@@ -6,8 +6,10 @@
 // the final ".CRLF" removed), in pieces as large as the bytes fed.
 //
 // The end of DATA is CRLF "." CRLF and nothing else (strict RFC 5321). Sequences that lenient
-// receivers take as the end — <LF>.<LF>, <LF>.<CR><LF>, <CR><LF>.<LF> — are reported as
-// AmbiguousEndOfData and treated as content (SMTP smuggling, CVE-2023-51764/51765/51766).
+// receivers take as the end — <LF>.<LF>, <LF>.<CR><LF>, <CR><LF>.<LF>, and a dot line ended by
+// two or more CRs then LF (<LF>.<CR><CR><LF>: Postfix strips every CR before a line's LF) — are
+// reported as AmbiguousEndOfData and treated as content (SMTP smuggling,
+// CVE-2023-51764/51765/51766).
 // Known limitation: bare-CR variants (<CR>.<CR>) are not reported.
 
 #include <cstddef>
@@ -71,7 +73,16 @@ class DataFramer {
   [[nodiscard]] std::optional<FramerEvent> next();
 
  private:
-  enum class State { line_start, lf_start, mid, crlf_dot, crlf_dot_cr, lf_dot, lf_dot_cr };
+  enum class State {
+    line_start,
+    lf_start,
+    mid,
+    crlf_dot,
+    crlf_dot_cr,
+    lf_dot,
+    lf_dot_cr,
+    dot_crs,  // a line's "." then two or more CRs: content, ambiguous if a LF follows
+  };
 
   std::size_t feed_data(std::string_view in);
   void flush();

@@ -27,7 +27,8 @@ const std::vector<std::string>& transcripts() {
       "exchange2016_session.txt", "exchange_online_ehlo.txt", "postfix_pipelined.txt",
       "exim_session.txt",         "bdat_session.txt",         "data_rejected.txt",
       "bdat_rejected.txt",        "asa_masked_ehlo.txt",      "pix_banner_ehlo_500.txt",
-      "pipelined_after_dot.txt",  "xexch50_session.txt",      "whitespace_verbs.txt"};
+      "pipelined_after_dot.txt",  "xexch50_session.txt",      "whitespace_verbs.txt",
+      "smuggling_cr_run.txt"};
   return names;
 }
 
@@ -451,6 +452,25 @@ TEST(Conversation, SmugglingSequencesAreReportedAndKeptAsContent) {
     ASSERT_TRUE(run_cut(wire, cut) == events) << "cut=" << cut;
   }
   EXPECT_TRUE(run_bytewise(wire) == events);
+}
+
+// A dot line ended by CRs then LF ends DATA for Postfix (it strips every CR before a line's
+// LF): reported, and the smuggled commands stay content.
+TEST(Conversation, CrRunDotLineIsReportedAndKeptAsContent) {
+  const auto events = run_whole(load_transcript("smuggling_cr_run.txt"));
+  const auto ambiguous = all_of<AmbiguousEndOfData>(events);
+  ASSERT_EQ(ambiguous.size(), 2U) << render(events);
+  EXPECT_EQ(ambiguous[0].evidence, "Subject: x\r\n\r\n.\r\r\n");
+  EXPECT_EQ(ambiguous[1].evidence.substr(ambiguous[1].evidence.size() - 8), "\r\n\n.\r\r\r\n");
+  EXPECT_EQ(content_of(events),
+            "Subject: x\r\n\r\n\r\r\nMAIL FROM:<evil@example.com>\r\nhi\r\n\n.\r\r\r\n"
+            "RCPT TO:<eve@example.org>\r\n");
+  EXPECT_EQ(all_of<MessageEnd>(events).size(), 1U);
+  const auto commands = all_of<ClientCommand>(events);
+  ASSERT_EQ(commands.size(), 5U) << render(events);  // EHLO MAIL RCPT DATA QUIT
+  EXPECT_EQ(commands[1].command.path, "alice@example.com");
+  EXPECT_EQ(commands[2].command.path, "bob@example.org");
+  EXPECT_EQ(commands[4].command.kind, CommandKind::quit);
 }
 
 TEST(Conversation, ContentBeforeThe354IsHeldThenFramed) {

@@ -3,10 +3,12 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "proxy/printable.hpp"
 #include "splits.hpp"
 
 namespace hopscope::smtp {
@@ -146,6 +148,86 @@ TEST(DataFramer, SameEventsWholeAndByteWiseForRandomBodies) {
     }
     body += "\r\n.\r\nQUIT\r\n";
     ASSERT_EQ(data({body}), data(test::bytewise(body))) << "seed=" << seed << " round=" << round;
+  }
+}
+
+// Postfix (smtpd_forbid_bare_newline = no) strips every CR before the LF that ends a line,
+// so a dot line ended by two or more CRs and a LF ends its DATA: SMTP smuggling. By RFC 5321
+// §4.1.1.4 it is content; the framer keeps it so and reports it.
+struct CrRunCase {
+  std::string_view wire;
+  std::string_view content;   // before the ambiguous event
+  std::string_view evidence;  // wire bytes up to the LF
+  std::string_view after;     // content after the ambiguous event
+};
+
+constexpr CrRunCase cr_run_cases[] = {
+    {"a\r\n.\r\r\nMAIL\r\n.\r\nQUIT\r\n", "a\r\n\r\r\n", "a\r\n.\r\r\n", "MAIL\r\n"},
+    {"a\n.\r\r\nMAIL\r\n.\r\nQUIT\r\n", "a\n.\r\r\n", "a\n.\r\r\n", "MAIL\r\n"},
+    {"a\r\n.\r\r\r\nMAIL\r\n.\r\nQUIT\r\n", "a\r\n\r\r\r\n", "a\r\n.\r\r\r\n", "MAIL\r\n"},
+    {"a\n.\r\r\r\nMAIL\r\n.\r\nQUIT\r\n", "a\n.\r\r\r\n", "a\n.\r\r\r\n", "MAIL\r\n"},
+    {".\r\r\nMAIL\r\n.\r\nQUIT\r\n", "\r\r\n", ".\r\r\n", "MAIL\r\n"},
+    {"a\r\n.\r\r\n.\r\nQUIT\r\n", "a\r\n\r\r\n", "a\r\n.\r\r\n", ""},
+};
+
+TEST(DataFramer, DotLineEndedByCrRunAndLfIsAmbiguousButNotTheEnd) {
+  for (const auto& c : cr_run_cases) {
+    const Framed f = data({c.wire});
+    const std::size_t expected_events = c.after.empty() ? 3U : 4U;
+    ASSERT_EQ(f.events.size(), expected_events) << printable(c.wire);
+    EXPECT_EQ(std::get<MessageContent>(f.events[0]).bytes, c.content);
+    EXPECT_EQ(std::get<AmbiguousEndOfData>(f.events[1]).evidence, c.evidence);
+    if (!c.after.empty()) {
+      EXPECT_EQ(std::get<MessageContent>(f.events[2]).bytes, c.after);
+    }
+    EXPECT_TRUE(std::holds_alternative<MessageEnd>(f.events.back()));
+    EXPECT_EQ(f.rest, "QUIT\r\n");
+  }
+}
+
+TEST(DataFramer, DotLineEndedByCrRunSameEventsForEverySplitAndByteWise) {
+  for (const auto& c : cr_run_cases) {
+    const Framed whole = data({c.wire});
+    for (std::size_t cut = 0; cut <= c.wire.size(); ++cut) {
+      EXPECT_EQ(data(test::cut_at(c.wire, cut)), whole) << printable(c.wire) << " cut=" << cut;
+    }
+    EXPECT_EQ(data(test::bytewise(c.wire)), whole) << printable(c.wire);
+  }
+}
+
+// A CR run not ended by a LF, or a stuffed dot before the run, is neither an end nor ambiguous.
+TEST(DataFramer, CrRunWithoutLfOrAfterAStuffedDotIsPlainContent) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"a\r\n.\r\rX\r\n.\r\nQUIT\r\n", "a\r\n\r\rX\r\n"},
+      {"a\n.\r\rX\r\n.\r\nQUIT\r\n", "a\n.\r\rX\r\n"},
+      {"a\r\n..\r\r\n.\r\nQUIT\r\n", "a\r\n.\r\r\n"},
+      {"a\n..\r\r\n.\r\nQUIT\r\n", "a\n..\r\r\n"},
+      {"a\r\n.\r\r\r\rX\r\n.\r\nQUIT\r\n", "a\r\n\r\r\r\rX\r\n"},
+  };
+  for (const auto& [in, content] : cases) {
+    const Framed whole = data({in});
+    ASSERT_EQ(whole.events.size(), 2U) << printable(in);
+    EXPECT_EQ(std::get<MessageContent>(whole.events[0]).bytes, content) << printable(in);
+    EXPECT_TRUE(std::holds_alternative<MessageEnd>(whole.events[1]));
+    EXPECT_EQ(whole.rest, "QUIT\r\n");
+    for (std::size_t cut = 0; cut <= in.size(); ++cut) {
+      EXPECT_EQ(data(test::cut_at(in, cut)), whole) << printable(in) << " cut=" << cut;
+    }
+    EXPECT_EQ(data(test::bytewise(in)), whole) << printable(in);
+  }
+}
+
+// The 16-byte scan stops at a LF followed by a dot; what follows the dot is decided byte-wise,
+// so the CR-run line is reported at every offset, block boundaries included.
+TEST(DataFramer, FindsACrRunDotLineAtEveryOffsetOfALongFeed) {
+  for (std::size_t offset = 0; offset <= 64; ++offset) {
+    const std::string head(offset, 'x');
+    const std::string in = head + "\r\n.\r\r\n" + std::string(40, 'y') + "\r\n.\r\nQUIT\r\n";
+    const Framed f = data({in});
+    ASSERT_EQ(f.events.size(), 4U) << "offset=" << offset;
+    EXPECT_EQ(tail(std::get<AmbiguousEndOfData>(f.events[1]).evidence), "\n.\r\r\n")
+        << "offset=" << offset;
+    EXPECT_EQ(f.rest, "QUIT\r\n") << "offset=" << offset;
   }
 }
 
