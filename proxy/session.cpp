@@ -444,7 +444,6 @@ class Session : public std::enable_shared_from_this<Session> {
       if (from_side == Side::client) {
         recorder_.client_activity(Clock::now());
         facts_.bytes_client_to_server += n;
-        observe_client(bytes);  // before relaying, so a reply is always matched to its command
       } else {
         recorder_.server_activity(Clock::now());
         facts_.bytes_server_to_client += n;
@@ -456,8 +455,15 @@ class Session : public std::enable_shared_from_this<Session> {
           co_return;  // the watchdog is saying goodbye to the sender
         }
       }
-      rearm_watchdog_if_sooner();
       const std::size_t written = send_now(to, bytes, ec);
+      if (from_side == Side::client && !ec && first_close_ != Side::server) {
+        // The conversation is what upstream was sent: bytes that did not reach it (the
+        // send failed, or upstream had already gone) are no command and no final dot, so a
+        // message cut off there stays incomplete. No co_await lies between the send and
+        // here, so no reply can be read before the command it answers is known.
+        observe_client(bytes);
+      }
+      rearm_watchdog_if_sooner();
       if (!ec && written < n) {
         rest.assign(bytes.substr(written));
         writing_to_client_ = to_side == Side::client;

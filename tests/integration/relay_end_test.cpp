@@ -170,6 +170,8 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
     client.send("Subject: cut\r\n\r\nbody\r\n");
     // The relay passes upstream's end on to the sender; no final dot was sent before it.
     EXPECT_TRUE(client.wait_closed());
+    // The sender's dot after upstream is gone reaches no one: the message stays cut off.
+    client.send(".\r\n");
   }
   ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
   const auto docs = relay.documents();
@@ -189,6 +191,7 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
   EXPECT_TRUE(message.at("sha256").is_null());
   const std::string anomalies = boost::json::serialize(*json_at(docs[0], "anomalies"));
   EXPECT_NE(anomalies.find("message_incomplete"), std::string::npos) << anomalies;
+  EXPECT_EQ(anomalies.find("final_reply_missing"), std::string::npos) << anomalies;
 }
 
 // The drain ends while upstream is still deciding on a message whose final dot it has: the
