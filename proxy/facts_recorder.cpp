@@ -268,7 +268,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       }
       if (cmd.bdat_size && *cmd.bdat_size > 0) {
         chunk_left_ = *cmd.bdat_size;
-        push_pending({now, limit, "the reply to " + cmd.verb, ends_message, true, message});
+        push_pending({now, limit, reply_to(cmd), ends_message, true, message});
         return;
       }
       break;
@@ -287,7 +287,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
     default:
       break;
   }
-  push_pending({now, limit, "the reply to " + cmd.verb, ends_message, false, message});
+  push_pending({now, limit, reply_to(cmd), ends_message, false, message});
 }
 
 void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) {
@@ -455,6 +455,18 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
     return last_client_read_ + timeouts_.data_block;  // RFC 5321 §4.5.3.2.5
   }
   return std::max(last_reply_, last_command_) + timeouts_.command;
+}
+
+// "the reply to MAIL", as end.detail and the timeout 421 say it; a SASL response and an empty
+// line have no verb to name.
+std::string FactsRecorder::reply_to(const smtp::Command& cmd) {
+  if (cmd.kind == smtp::CommandKind::auth_response) {
+    return "the reply to the AUTH response";
+  }
+  if (cmd.verb.empty()) {
+    return "the reply to an empty command line";
+  }
+  return "the reply to " + cmd.verb;
 }
 
 std::string FactsRecorder::waiting_for() const {

@@ -59,6 +59,9 @@ class FactsRecorder {
   // event; later calls do nothing.
   void session_ended();
 
+  // What a reply due to `cmd` is called in end.detail and the timeout 421.
+  [[nodiscard]] static std::string reply_to(const smtp::Command& cmd);
+
  private:
   struct Pending {
     Clock::time_point since;

@@ -55,6 +55,14 @@ struct Harness {
   }
 };
 
+// end.detail and the timeout 421 name what is awaited; an empty line has no verb to name.
+TEST(FactsRecorder, ReplyToACommandWithoutAVerbIsNamed) {
+  EXPECT_EQ(FactsRecorder::reply_to(smtp::parse_command("MAIL FROM:<a@b>")), "the reply to MAIL");
+  EXPECT_EQ(FactsRecorder::reply_to(smtp::parse_command("")), "the reply to an empty command line");
+  EXPECT_EQ(FactsRecorder::reply_to(smtp::sasl_response("c2VjcmV0")),
+            "the reply to the AUTH response");
+}
+
 TEST(FactsRecorder, DeadlineFollowsTheSessionState) {
   Harness h;
   const auto t0 = h.start;
