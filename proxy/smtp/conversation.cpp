@@ -9,6 +9,18 @@ namespace {
 
 constexpr std::size_t detail_bytes = 200;
 
+// RFC 4954 §4: a client's SASL response is BASE64 (RFC 4648 alphabet, "=" padding), or "*"
+// to cancel. Nothing else looks like that after AUTH; an unknown command does not.
+bool looks_like_sasl_response(std::string_view line) {
+  if (line.empty()) {
+    return false;
+  }
+  return std::all_of(line.begin(), line.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '=' || c == '*';
+  });
+}
+
 std::string capped(std::string_view s) {
   return std::string(s.substr(0, detail_bytes));
 }
@@ -159,6 +171,21 @@ void Conversation::on_client_line(LineEvent event) {
   // An anomaly quotes the line as the transcript does: an AUTH initial response or a SASL
   // response is a secret (DESIGN §5), whatever else is odd about the line.
   Command command = sasl ? sasl_response(text) : parse_command(text);
+  if (!sasl) {
+    // A sender that sends its SASL responses without waiting for 334 (or after a refused
+    // AUTH) makes them look like commands: still secrets (DESIGN §5).
+    if (sasl_lines_left_ > 0 && command.kind == CommandKind::other &&
+        looks_like_sasl_response(text)) {
+      command.secret = true;
+      command.transcript_line = "<redacted>";
+      --sasl_lines_left_;
+    } else {
+      // AUTH LOGIN sends at most two responses unasked (user name, password); PLAIN one.
+      sasl_lines_left_ = command.kind == CommandKind::auth ? 2 : 0;
+    }
+  } else {
+    sasl_lines_left_ = 1;  // a response the server then refuses may be followed by the next
+  }
   if (bare_lf) {
     anomaly(Direction::client_to_server, "bare_lf", command.transcript_line);
   }

@@ -143,6 +143,9 @@ class Conversation {
   ClientState client_state_ = ClientState::commands;
   bool banner_seen_ = false;
   bool tls_ = false;
+  // After AUTH or a SASL response: how many BASE64 lines that follow are taken for SASL
+  // responses sent without waiting, whatever upstream answered (on_client_line).
+  int sasl_lines_left_ = 0;
 };
 
 }  // namespace hopscope::smtp

@@ -198,6 +198,27 @@ TEST(Conversation, AnomaliesOnAnAuthLineNeverQuoteTheSecret) {
   }
 }
 
+// A sender that pipelines its AUTH LOGIN credentials, refused by upstream (503: no AUTH
+// here), makes them arrive as commands. They are still secrets: never in the transcript.
+TEST(Conversation, SaslResponsesSentAfterARefusedAuthAreRedacted) {
+  Conversation c(Limits{});
+  c.feed_server("220 mx\r\n");
+  c.feed_client("AUTH LOGIN\r\ndXNlcg==\r\nc2VjcmV0\r\n");
+  c.feed_server("503 5.5.1 Error: authentication not enabled\r\n");
+  c.feed_server("502 5.5.2 Error: command not recognized\r\n");
+  c.feed_server("502 5.5.2 Error: command not recognized\r\n");
+  c.feed_client("XXXXXXXX\r\n");  // an unknown command that is no longer after AUTH: kept
+  c.feed_server("502 5.5.2 Error: command not recognized\r\n");
+  std::vector<std::string> lines;
+  while (auto e = c.next()) {
+    if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
+      lines.push_back(cc->command.transcript_line);
+    }
+  }
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{"AUTH LOGIN", "<redacted>", "<redacted>", "XXXXXXXX"}));
+}
+
 // An over-long SASL response is cut at the limit; the rest of that line, arriving in a later
 // read, is skipped like the rest of any over-long line, never parsed as a command.
 TEST(Conversation, OverlongSaslResponseTailIsNeverACommand) {
