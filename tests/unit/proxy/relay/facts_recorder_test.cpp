@@ -447,6 +447,24 @@ std::vector<const AnomalyFacts*> anomalies_of(const SessionFacts& facts, std::st
   return found;
 }
 
+// The one message was cut off after `bytes` of content, before `end` ("final dot" or
+// "BDAT LAST"): the size seen, no SHA-256, no reply, one message_incomplete saying so.
+void expect_cut_off(const SessionFacts& facts, std::size_t bytes, std::string_view end) {
+  ASSERT_EQ(facts.messages.size(), 1U);
+  const auto& m = facts.messages[0];
+  EXPECT_EQ(m.size, bytes);
+  EXPECT_TRUE(m.sha256.empty());
+  EXPECT_FALSE(m.reply.has_value());
+  const auto incomplete = anomalies_of(facts, "message_incomplete");
+  ASSERT_EQ(incomplete.size(), 1U);
+  EXPECT_EQ(incomplete[0]->dir, "c>s");
+  const auto& detail = incomplete[0]->detail;
+  EXPECT_NE(detail.find("after " + std::to_string(bytes) + " bytes of content"), std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find(end), std::string::npos) << detail;
+  EXPECT_TRUE(anomalies_of(facts, "final_reply_missing").empty());
+}
+
 // The session ends (drain, timeout, upstream or sender gone) in the middle of DATA: the
 // message is not an empty one. Its size is the content seen, no SHA-256 is claimed for it,
 // and an anomaly says why. Saying the session ended twice says it once.
@@ -462,18 +480,7 @@ TEST(FactsRecorder, DataCutOffBeforeTheFinalDotKeepsTheSizeSeenAndSaysSo) {
   h.client(sent, t);
   h.recorder.session_ended();
   h.recorder.session_ended();
-  ASSERT_EQ(h.facts.messages.size(), 1U);
-  const auto& m = h.facts.messages[0];
-  EXPECT_EQ(m.size, content.size());
-  EXPECT_TRUE(m.sha256.empty());
-  EXPECT_FALSE(m.reply.has_value());
-  const auto incomplete = anomalies_of(h.facts, "message_incomplete");
-  ASSERT_EQ(incomplete.size(), 1U);
-  EXPECT_EQ(incomplete[0]->dir, "c>s");
-  EXPECT_NE(incomplete[0]->detail.find("after 46 bytes of content"), std::string::npos)
-      << incomplete[0]->detail;
-  EXPECT_NE(incomplete[0]->detail.find("final dot"), std::string::npos) << incomplete[0]->detail;
-  EXPECT_TRUE(anomalies_of(h.facts, "final_reply_missing").empty());
+  expect_cut_off(h.facts, content.size(), "final dot");
 }
 
 // The 354 came but no content: still a message cut off, of 0 bytes seen.
@@ -484,12 +491,7 @@ TEST(FactsRecorder, DataCutOffBeforeAnyContentIsIncompleteToo) {
   h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
   h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
   h.recorder.session_ended();
-  ASSERT_EQ(h.facts.messages.size(), 1U);
-  EXPECT_EQ(h.facts.messages[0].size, 0U);
-  const auto incomplete = anomalies_of(h.facts, "message_incomplete");
-  ASSERT_EQ(incomplete.size(), 1U);
-  EXPECT_NE(incomplete[0]->detail.find("after 0 bytes of content"), std::string::npos)
-      << incomplete[0]->detail;
+  expect_cut_off(h.facts, 0, "final dot");
 }
 
 // RFC 3030 §2: a BDAT message ends with the BDAT LAST chunk. Chunks seen without it, then the
@@ -502,18 +504,8 @@ TEST(FactsRecorder, BdatCutOffWithoutLastKeepsTheChunksSeenAndSaysSo) {
   h.server("250 ok\r\n250 ok\r\n250 2.0.0 chunk ok\r\n", t);
   h.client("BDAT 100\r\nabc", t);  // the second chunk is cut after 3 of its 100 bytes
   h.recorder.session_ended();
-  ASSERT_EQ(h.facts.messages.size(), 1U);
-  const auto& m = h.facts.messages[0];
-  EXPECT_EQ(m.transfer, "BDAT");
-  EXPECT_EQ(m.size, 8U);
-  EXPECT_TRUE(m.sha256.empty());
-  EXPECT_FALSE(m.reply.has_value());
-  const auto incomplete = anomalies_of(h.facts, "message_incomplete");
-  ASSERT_EQ(incomplete.size(), 1U);
-  EXPECT_NE(incomplete[0]->detail.find("after 8 bytes of content"), std::string::npos)
-      << incomplete[0]->detail;
-  EXPECT_NE(incomplete[0]->detail.find("BDAT LAST"), std::string::npos) << incomplete[0]->detail;
-  EXPECT_TRUE(anomalies_of(h.facts, "final_reply_missing").empty());
+  expect_cut_off(h.facts, 8, "BDAT LAST");
+  EXPECT_EQ(h.facts.messages[0].transfer, "BDAT");
 }
 
 // A BDAT LAST whose chunk is still arriving has not ended the message either.
@@ -524,10 +516,7 @@ TEST(FactsRecorder, BdatLastChunkCutOffIsIncompleteNotAwaitingItsReply) {
   h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 10 LAST\r\nabc", t);
   h.server("250 ok\r\n250 ok\r\n", t);
   h.recorder.session_ended();
-  ASSERT_EQ(h.facts.messages.size(), 1U);
-  EXPECT_EQ(h.facts.messages[0].size, 3U);
-  EXPECT_EQ(anomalies_of(h.facts, "message_incomplete").size(), 1U);
-  EXPECT_TRUE(anomalies_of(h.facts, "final_reply_missing").empty());
+  expect_cut_off(h.facts, 3, "BDAT LAST");
 }
 
 // The sender gives up on a BDAT message and says QUIT: the chunks it sent were no message.
@@ -538,9 +527,7 @@ TEST(FactsRecorder, BdatChunksFollowedByQuitAreAnIncompleteMessage) {
   h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nBDAT 5\r\nhelloQUIT\r\n", t);
   h.server("250 ok\r\n250 ok\r\n250 chunk ok\r\n221 bye\r\n", t);
   h.recorder.session_ended();
-  ASSERT_EQ(h.facts.messages.size(), 1U);
-  EXPECT_EQ(h.facts.messages[0].size, 5U);
-  EXPECT_EQ(anomalies_of(h.facts, "message_incomplete").size(), 1U);
+  expect_cut_off(h.facts, 5, "BDAT LAST");
 }
 
 // A refused chunk already has its answer (the message's reply), and a RSET discards the
