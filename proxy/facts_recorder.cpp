@@ -460,7 +460,9 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
 // "the reply to MAIL", as end.detail and the timeout 421 say it; a SASL response and an empty
 // line have no verb to name.
 std::string FactsRecorder::reply_to(const smtp::Command& cmd) {
-  if (cmd.kind == smtp::CommandKind::auth_response) {
+  // A redacted line's verb is the secret itself (a SASL response taken for a command).
+  if (cmd.kind == smtp::CommandKind::auth_response ||
+      (cmd.secret && cmd.kind != smtp::CommandKind::auth)) {
     return "the reply to the AUTH response";
   }
   if (cmd.verb.empty()) {

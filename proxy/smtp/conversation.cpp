@@ -10,15 +10,20 @@ namespace {
 constexpr std::size_t detail_bytes = 200;
 
 // RFC 4954 §4: a client's SASL response is BASE64 (RFC 4648 alphabet, "=" padding), or "*"
-// to cancel. Nothing else looks like that after AUTH; an unknown command does not.
+// to cancel. A line of capital letters only is taken for a command instead: a verb, or an
+// ESMTP-inspecting firewall's mask ("XXXXXXXX", STARTTLS_MASKED's evidence), while BASE64 of
+// a real user name or password all but always holds a small letter, digit or "+/=".
 bool looks_like_sasl_response(std::string_view line) {
-  if (line.empty()) {
-    return false;
+  if (line == "*") {
+    return true;
   }
-  return std::all_of(line.begin(), line.end(), [](char c) {
+  const bool base64 = !line.empty() && std::all_of(line.begin(), line.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/' || c == '=' || c == '*';
+           c == '/' || c == '=';
   });
+  const bool capitals_only =
+      std::all_of(line.begin(), line.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  return base64 && !capitals_only;
 }
 
 std::string capped(std::string_view s) {

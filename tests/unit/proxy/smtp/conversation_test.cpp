@@ -209,14 +209,20 @@ TEST(Conversation, SaslResponsesSentAfterARefusedAuthAreRedacted) {
   c.feed_server("502 5.5.2 Error: command not recognized\r\n");
   c.feed_client("XXXXXXXX\r\n");  // an unknown command that is no longer after AUTH: kept
   c.feed_server("502 5.5.2 Error: command not recognized\r\n");
+  // Right after a refused AUTH, an ESMTP-inspecting firewall's masked STARTTLS is kept too:
+  // it is STARTTLS_MASKED's evidence.
+  c.feed_client("AUTH LOGIN\r\n");
+  c.feed_server("530 5.7.0 Must issue a STARTTLS command first\r\n");
+  c.feed_client("XXXXXXXA\r\n");
+  c.feed_server("500 5.5.1 command not recognized\r\n");
   std::vector<std::string> lines;
   while (auto e = c.next()) {
     if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
       lines.push_back(cc->command.transcript_line);
     }
   }
-  EXPECT_EQ(lines,
-            (std::vector<std::string>{"AUTH LOGIN", "<redacted>", "<redacted>", "XXXXXXXX"}));
+  EXPECT_EQ(lines, (std::vector<std::string>{"AUTH LOGIN", "<redacted>", "<redacted>", "XXXXXXXX",
+                                             "AUTH LOGIN", "XXXXXXXA"}));
 }
 
 // An over-long SASL response is cut at the limit; the rest of that line, arriving in a later
