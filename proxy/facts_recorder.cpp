@@ -457,6 +457,11 @@ FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
   return std::max(last_reply_, last_command_) + timeouts_.command;
 }
 
+bool FactsRecorder::final_reply_pending() const {
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [](const Pending& p) { return p.ends_message && !p.awaiting_chunk; });
+}
+
 // "the reply to MAIL", as end.detail and the timeout 421 say it; a SASL response and an empty
 // line have no verb to name.
 std::string FactsRecorder::reply_to(const smtp::Command& cmd) {

@@ -59,6 +59,10 @@ class FactsRecorder {
   // event; later calls do nothing.
   void session_ended();
 
+  // A message's content is complete (its final dot, or BDAT LAST's whole chunk) and its
+  // final reply from upstream has not come yet, whatever the sender pipelined after it.
+  [[nodiscard]] bool final_reply_pending() const;
+
   // What a reply due to `cmd` is called in end.detail and the timeout 421.
   [[nodiscard]] static std::string reply_to(const smtp::Command& cmd);
 

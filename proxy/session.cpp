@@ -711,7 +711,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The sender finished a message (final dot, or BDAT LAST's chunk) and its reply from
   // upstream has not come yet.
-  [[nodiscard]] bool final_reply_due() const { return message_ && message_->ended; }
+  [[nodiscard]] bool final_reply_due() const { return recorder_.final_reply_pending(); }
 
   // "upstream closed the connection during DATA after 20 bytes of content from the sender,
   // while waiting for the reply after the end of data from upstream": the state when

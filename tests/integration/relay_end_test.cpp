@@ -198,47 +198,51 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
 // sender must get upstream's reply, not hopscope's 421, or it sends the message again
 // although upstream took it (RFC 1047, RFC 5321 §6.1).
 TEST(RelayEnd, DrainEndWaitsForTheReplyToAFinishedMessage) {
-  std::promise<void> dot_seen;
-  std::promise<void> may_reply;
-  ScriptedUpstream upstream([&](ScriptedConnection& c) {
-    accept_envelope(c);
-    c.read_until_final_dot();
-    dot_seen.set_value();
-    may_reply.get_future().wait();
-    c.say("250 2.0.0 Ok: queued as 4XyZ1\r\n");
-    c.read_line();  // hopscope closes after relaying the reply
-  });
-  RelayProcess relay(
-      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"});
-  SmtpClient client(relay.host(), relay.port());
-  (void)client.greet_and_ehlo();
-  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
-  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
-  ASSERT_EQ(client.command("DATA").code, 354);
-  client.send("Subject: drain\r\n\r\nbody\r\n.\r\n");
-  dot_seen.get_future().wait();
-  ::kill(relay.process().pid(), SIGTERM);
-  static const std::regex waiting("1 session is still open: waiting up to 600 s");
-  const bool announced = relay.process().wait_for_line(Stream::err, waiting, 20s).has_value();
-  may_reply.set_value();
-  ASSERT_TRUE(announced) << relay.stderr_text();
-  SmtpReply reply;
-  try {
-    reply = client.read_reply();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "no reply after the dot: " << e.what();
+  // RFC 2920 §3.1: the next transaction (or a RSET) may follow the dot in the same write.
+  for (const std::string pipelined : {"", "RSET\r\n", "MAIL FROM:<c@example.test>\r\n"}) {
+    SCOPED_TRACE("pipelined after the dot: " + pipelined);
+    std::promise<void> dot_seen;
+    std::promise<void> may_reply;
+    ScriptedUpstream upstream([&](ScriptedConnection& c) {
+      accept_envelope(c);
+      c.read_until_final_dot();
+      dot_seen.set_value();
+      may_reply.get_future().wait();
+      c.say("250 2.0.0 Ok: queued as 4XyZ1\r\n");
+      c.read_line();  // the pipelined command, or hopscope's close
+    });
+    RelayProcess relay(
+        {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"});
+    SmtpClient client(relay.host(), relay.port());
+    (void)client.greet_and_ehlo();
+    ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+    ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+    ASSERT_EQ(client.command("DATA").code, 354);
+    client.send("Subject: drain\r\n\r\nbody\r\n.\r\n" + pipelined);
+    dot_seen.get_future().wait();
+    ::kill(relay.process().pid(), SIGTERM);
+    static const std::regex waiting("1 session is still open: waiting up to 600 s");
+    const bool announced = relay.process().wait_for_line(Stream::err, waiting, 20s).has_value();
+    may_reply.set_value();
+    ASSERT_TRUE(announced) << relay.stderr_text();
+    SmtpReply reply;
+    try {
+      reply = client.read_reply();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "no reply after the dot: " << e.what();
+    }
+    EXPECT_EQ(reply.code, 250) << reply.raw;
+    const auto code = relay.process().wait(20s);
+    ASSERT_TRUE(code.has_value()) << relay.stderr_text();
+    EXPECT_EQ(*code, 0) << relay.stderr_text();
+    const auto docs = relay.documents();
+    ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+    EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+    const auto* messages = json_at(docs[0], "messages");
+    ASSERT_TRUE(messages != nullptr && messages->is_array() && !messages->as_array().empty());
+    EXPECT_EQ(json_string(messages->as_array()[0].as_object(), "reply"),
+              "250 2.0.0 Ok: queued as 4XyZ1");
   }
-  EXPECT_EQ(reply.code, 250) << reply.raw;
-  const auto code = relay.process().wait(20s);
-  ASSERT_TRUE(code.has_value()) << relay.stderr_text();
-  EXPECT_EQ(*code, 0) << relay.stderr_text();
-  const auto docs = relay.documents();
-  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
-  EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
-  const auto* messages = json_at(docs[0], "messages");
-  ASSERT_TRUE(messages != nullptr && messages->is_array() && messages->as_array().size() == 1U);
-  EXPECT_EQ(json_string(messages->as_array()[0].as_object(), "reply"),
-            "250 2.0.0 Ok: queued as 4XyZ1");
 }
 
 // RFC 5321 §4.1.1.10: after QUIT and 221 the session is over. When upstream closes and the
