@@ -456,12 +456,13 @@ class Session : public std::enable_shared_from_this<Session> {
         }
       }
       const std::size_t written = send_now(to, bytes, ec);
-      if (from_side == Side::client && !ec && first_close_ != Side::server) {
-        // The conversation is what upstream was sent: bytes that did not reach it (the
-        // send failed, or upstream had already gone) are no command and no final dot, so a
-        // message cut off there stays incomplete. No co_await lies between the send and
-        // here, so no reply can be read before the command it answers is known.
-        observe_client(bytes);
+      // The conversation is what upstream was sent: bytes that did not reach our socket to
+      // it (the send failed, or upstream had already gone) are no command and no final dot,
+      // so a message cut off there stays incomplete. No co_await lies between the send and
+      // here, so no reply can be read before the command it answers is known.
+      const bool observing = from_side == Side::client && !ec && first_close_ != Side::server;
+      if (observing) {
+        observe_client(bytes.substr(0, written));
       }
       rearm_watchdog_if_sooner();
       if (!ec && written < n) {
@@ -472,6 +473,10 @@ class Session : public std::enable_shared_from_this<Session> {
         writing_to_client_ = false;
         writing_to_upstream_ = false;
         ec = wec;
+        if (observing && !ec && first_close_ != Side::server) {
+          observe_client(rest);  // the rest, once upstream's socket took it
+          rearm_watchdog_if_sooner();
+        }
         std::string().swap(rest);  // do not keep the memory while idle
       }
       if (!ec && to_side == Side::client && close_after_final_reply_ && !final_reply_due() &&
@@ -480,7 +485,8 @@ class Session : public std::enable_shared_from_this<Session> {
         co_return;
       }
       if (ec) {
-        if (to_side == Side::server && peer_ended(ec)) {
+        if (to_side == Side::server && peer_ended(ec) &&
+            (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)) {
           // Upstream went away while we wrote to it, but what it said before (a 554 to an
           // oversized message, say) may still wait unread on its socket, and the epoll
           // reactor completes this write before that read. Closing both now would drop the
@@ -862,9 +868,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool unreachable_ = false;
   bool closing_ = false;
   bool writing_to_client_ = false;
-  bool writing_to_upstream_ = false;
-  bool resolving_ = false;  // resolve_upstream waits on the watchdog for the lookup  // the
-                            // sender->upstream pump waits for upstream to read
+  bool writing_to_upstream_ = false;  // the sender->upstream pump waits for upstream to read
+  bool resolving_ = false;            // resolve_upstream waits on the watchdog for the lookup
   int pumps_running_ = 0;
   int tasks_running_ = 0;
   bool admitted_ = false;  // holds a place in context_->limits for client_ip_
