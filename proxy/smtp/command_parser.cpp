@@ -51,6 +51,9 @@ std::vector<std::string_view> split_spaces(std::string_view s) {
 // a missing prefix or an unclosed "<" is an error.
 void parse_path(Command& c, std::string_view prefix, const char* error) {
   std::string_view rest = c.args;
+  while (!rest.empty() && is_word_break(rest.front())) {
+    rest.remove_prefix(1);  // "MAIL  FROM:<a>": Postfix skips the white space too
+  }
   if (rest.size() < prefix.size() || !iequals(rest.substr(0, prefix.size()), prefix)) {
     c.error = error;
     return;

@@ -105,6 +105,8 @@ TEST(CommandParser, WordBreaksAreThoseOfPostfix) {
   EXPECT_EQ(mail.path, "a@b");
   EXPECT_EQ(mail.params, (std::vector<std::string>{"SIZE=1"}));
   EXPECT_EQ(parse_command("RCPT TO:kim@fabrikam.com\tNOTIFY=NEVER").path, "kim@fabrikam.com");
+  EXPECT_EQ(parse_command("MAIL  FROM:<a@b>").path, "a@b");
+  EXPECT_TRUE(parse_command("MAIL\t FROM:<a@b>").error.empty());
   const Command bdat = parse_command("BDAT\t10\tLAST");
   EXPECT_EQ(bdat.kind, CommandKind::bdat_last);
   EXPECT_EQ(bdat.bdat_size, 10U);
