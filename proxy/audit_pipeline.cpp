@@ -267,7 +267,8 @@ AuditPipeline::Judged AuditPipeline::judge(FinishedSession& session) const {
     tls.client_certificates = tls::read_chain(session.client_chain_der);
     if (!session.server_chain_der.empty()) {
       tls.verification =
-          verifier_->verify(session.server_chain_der, config_->policy.expected_server_names, now);
+          verifier_->verify(session.server_chain_der, config_->policy.expected_server_names, now,
+                            session.server_chain_cut);
     }
   }
   const HopResults hops;  // TODO(hopscope): hop probes fill this (DESIGN.md §1 [[hops]]).

@@ -35,6 +35,7 @@ struct FinishedSession {
   SessionFacts facts;
   std::vector<std::string> server_chain_der;  // as seen on the wire, leaf first
   std::vector<std::string> client_chain_der;
+  bool server_chain_cut = false;  // the observer kept only the first certificates
   // Set by AuditPipeline::submit().
   std::chrono::steady_clock::time_point queued_at;
   std::size_t approximate_bytes = 0;

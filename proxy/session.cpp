@@ -771,6 +771,7 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.upstream.tls = observation.facts;
     done.server_chain_der = observation.server_chain_der;
     done.client_chain_der = observation.client_chain_der;
+    done.server_chain_cut = observation.server_chain_cut;
     auto& st = facts_.upstream.starttls;
     if (observation.client_plaintext && !st.client_plaintext_after_starttls) {
       st.client_plaintext_after_starttls = observation.client_plaintext;

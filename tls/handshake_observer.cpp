@@ -341,6 +341,7 @@ void HandshakeObserver::on_certificate(Side side, std::string_view body) {
   if (side == Side::server) {
     server_certificate_seen_ = true;
     observation_.server_chain_der = std::move(chain);
+    observation_.server_chain_cut = entries_seen > max_chain_certificates;
   } else {
     observation_.client_chain_der = std::move(chain);
   }

@@ -50,6 +50,9 @@ struct Observation {
   hopscope::TlsFacts facts;
   std::vector<std::string> server_chain_der;  // raw DER of each certificate, in order (≤ 1.2)
   std::vector<std::string> client_chain_der;
+  // The server's certificate_list held more than max_chain_certificates: the chain above is
+  // its first ones only (Verifier::verify's `chain_cut`).
+  bool server_chain_cut = false;
   // A direction whose first bytes were not a TLS record (RFC 3207 §4.2, CVE-2011-0411
   // class): its byte count and first bytes, raw (the audit writer escapes them). That
   // direction is then not parsed any further.

@@ -101,12 +101,6 @@ std::vector<std::string_view> common_names(const CertificateFacts& leaf) {
   return names;
 }
 
-// A chain as long as the observer's cap may be the first max_chain_certificates of a longer
-// one (tls/handshake_observer.hpp); the observer is the only source of chains here.
-bool may_be_cut(std::size_t chain_size) {
-  return chain_size >= max_chain_certificates;
-}
-
 // The errors a certificate missing from the presented chain causes (RFC 5280 §6: no path to
 // a trust anchor). Any other error is a property of certificates that were kept.
 bool is_missing_issuer(int code) {
@@ -219,7 +213,7 @@ std::optional<Verifier> Verifier::load(const std::string& trust, std::string* er
 
 VerificationFacts Verifier::verify(const std::vector<std::string>& der_chain,
                                    const std::vector<std::string>& expected_names,
-                                   std::int64_t at_unix_time) const {
+                                   std::int64_t at_unix_time, bool chain_cut) const {
   VerificationFacts facts;
   if (der_chain.empty()) {
     return facts;
@@ -267,7 +261,7 @@ VerificationFacts Verifier::verify(const std::vector<std::string>& der_chain,
     facts.error = code != X509_V_OK ? X509_verify_cert_error_string(code)
                                     : take_openssl_error("verification failed");
     facts.error_depth = X509_STORE_CTX_get_error_depth(ctx.get());
-    if (may_be_cut(der_chain.size()) && is_missing_issuer(code)) {
+    if (chain_cut && is_missing_issuer(code)) {
       // The passive observer keeps at most max_chain_certificates of a Certificate message:
       // the issuer OpenSSL could not find may be one that hopscope dropped, so "untrusted"
       // would be hopscope's own doing. Not verified, and the error says why.

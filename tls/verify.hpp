@@ -51,9 +51,9 @@ class Verifier {
   // @li not trusted: OpenSSL's first error text ("self-signed certificate", "certificate has
   //     expired", "unable to get local issuer certificate", …) and its chain depth; a leaf
   //     that is not DER gives "certificate could not be parsed: …" at depth 0;
-  // @li not verified: a chain of max_chain_certificates or more (tls/handshake_observer.hpp:
-  //     the passive observer keeps no more, so it may have been cut) whose verification failed
-  //     for want of an issuer: that issuer may be one hopscope dropped, so trust is unknown, not
+  // @li not verified: a chain the passive observer cut (`chain_cut`: it keeps at most
+  //     max_chain_certificates, tls/handshake_observer.hpp) whose verification failed for want
+  //     of an issuer: that issuer may be one hopscope dropped, so trust is unknown, not
   //     refused. `checked` false, `trusted` false, `error` "not verified: hopscope keeps at most
   //     16 certificates of a chain …" with OpenSSL's text, `error_depth` -1. Other failures of
   //     such a chain (expired, self-signed in chain, bad signature) are reported as usual:
@@ -62,7 +62,7 @@ class Verifier {
   // `expected_names` is empty.
   [[nodiscard]] VerificationFacts verify(const std::vector<std::string>& der_chain,
                                          const std::vector<std::string>& expected_names,
-                                         std::int64_t at_unix_time) const;
+                                         std::int64_t at_unix_time, bool chain_cut = false) const;
 
  private:
   struct Store;  // owns the OpenSSL X509_STORE; defined in verify.cpp

@@ -99,8 +99,10 @@ TEST(LongChain, ChainCutByTheObserverIsNotCalledUntrusted) {
   EXPECT_EQ(observation.facts.parse_error,
             "s>c: certificate_list holds 18 certificates; the first 16 are kept");
 
-  const auto facts = contoso_root_verifier().verify(observation.server_chain_der,
-                                                    {"mail.contoso.com"}, t::mid_2026);
+  ASSERT_TRUE(observation.server_chain_cut);
+  const auto facts =
+      contoso_root_verifier().verify(observation.server_chain_der, {"mail.contoso.com"},
+                                     t::mid_2026, observation.server_chain_cut);
   EXPECT_FALSE(facts.checked) << facts.error;
   EXPECT_FALSE(facts.trusted);
   EXPECT_EQ(facts.error,
@@ -114,25 +116,24 @@ TEST(LongChain, ChainCutByTheObserverIsNotCalledUntrusted) {
   EXPECT_EQ(facts.expected_names, Chain{"mail.contoso.com"});
 }
 
-// The cap at -1, at and +1: below it nothing can have been cut, so a missing issuer is the
-// chain's own fault; from the cap on it may be hopscope's.
-TEST(LongChain, MissingIssuerIsUntrustedOnlyBelowTheCap) {
+// Only a chain the observer cut is "not verified". One presented whole is untrusted when it
+// lacks an issuer, however long: an appliance cannot pad its chain to the cap to escape
+// CERT_UNTRUSTED. The cap at -1, at and +1, cut and not.
+TEST(LongChain, MissingIssuerIsNotVerifiedOnlyWhenTheObserverCutTheChain) {
   const Chain chain = long_chain(17);  // 19 certificates: each prefix below lacks an issuer
   for (const std::size_t kept :
        {max_chain_certificates - 1, max_chain_certificates, max_chain_certificates + 1}) {
     const Chain presented(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(kept));
-    const auto facts = contoso_root_verifier().verify(presented, {}, t::mid_2026);
-    EXPECT_FALSE(facts.trusted) << kept;
-    if (kept < max_chain_certificates) {
-      EXPECT_TRUE(facts.checked) << kept;
-      EXPECT_EQ(facts.error, "unable to get local issuer certificate") << kept;
-      EXPECT_EQ(facts.error_depth, static_cast<int>(kept) - 1) << kept;
-    } else {
-      EXPECT_FALSE(facts.checked) << kept;
-      EXPECT_EQ(facts.error.rfind("not verified: hopscope keeps at most 16 certificates", 0), 0U)
-          << facts.error;
-      EXPECT_EQ(facts.error_depth, -1) << kept;
-    }
+    const auto whole = contoso_root_verifier().verify(presented, {}, t::mid_2026, false);
+    EXPECT_TRUE(whole.checked) << kept;
+    EXPECT_FALSE(whole.trusted) << kept;
+    EXPECT_EQ(whole.error, "unable to get local issuer certificate") << kept;
+    EXPECT_EQ(whole.error_depth, static_cast<int>(kept) - 1) << kept;
+    const auto cut = contoso_root_verifier().verify(presented, {}, t::mid_2026, true);
+    EXPECT_FALSE(cut.checked) << kept;
+    EXPECT_EQ(cut.error.rfind("not verified: hopscope keeps at most 16 certificates", 0), 0U)
+        << cut.error;
+    EXPECT_EQ(cut.error_depth, -1) << kept;
   }
 }
 
@@ -157,7 +158,7 @@ TEST(LongChain, OtherFailuresAtTheCapAreStillReported) {
   const auto verifier = Verifier::load(dir.write("other.pem", t::pem(other_root)), &error);
   ASSERT_TRUE(verifier) << error;
   const Chain chain = long_chain(14);
-  const auto facts = verifier->verify(chain, {}, t::mid_2026);
+  const auto facts = verifier->verify(chain, {}, t::mid_2026, true);
   EXPECT_TRUE(facts.checked);
   EXPECT_FALSE(facts.trusted);
   EXPECT_EQ(facts.error, "self-signed certificate in certificate chain");
