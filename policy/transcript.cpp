@@ -36,7 +36,7 @@ std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcr
   std::vector<Exchange> out;
   std::deque<std::size_t> pending;  // indexes into `out` awaiting a reply
   bool after_tls = false;
-  bool content_expected = false;  // a 354 was seen: the content's own reply follows it
+  bool content_expected = false;  // a 3yz to DATA was seen: the content.s own reply follows
   bool greeting_seen = false;
   std::optional<std::size_t> open_reply;
   for (const auto& e : transcript) {
@@ -76,7 +76,10 @@ std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcr
     }
     out[*open_reply].reply.push_back(e.line);
     if (is_last_line(e.line)) {
-      if (out[*open_reply].code == 354) {
+      // Any 3yz to DATA lets the sender send the content (RFC 5321 §4.2.1; senders go by the
+      // class), as the codec reads it (proxy/smtp/reply_parser.hpp).
+      const int code = out[*open_reply].code;
+      if (code >= 300 && code <= 399 && command_verb(out[*open_reply].command) == "DATA") {
         content_expected = true;
       }
       open_reply.reset();

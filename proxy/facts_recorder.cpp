@@ -334,7 +334,7 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
       facts_.downstream.starttls.reply = reply;
       break;
     case K::data:
-      if (!ends_message && r.reply.code != 354 && message) {
+      if (!ends_message && !smtp::is_positive_intermediate(r.reply.code) && message) {
         facts_.messages[*message].reply = kept_reply(reply);  // DATA refused: no content
       }
       break;

@@ -708,7 +708,8 @@ class Session : public std::enable_shared_from_this<Session> {
       // A final reply ends its own message only: a DATA pipelined after the dot has begun
       // the next one (RFC 2920 §3.1), which the reply must not wipe.
       const bool final_reply = (kind == K::data && r->after_content) || kind == K::bdat_last;
-      const bool data_refused = kind == K::data && !r->after_content && r->reply.code != 354;
+      const bool data_refused =
+          kind == K::data && !r->after_content && !smtp::is_positive_intermediate(r->reply.code);
       if (data_refused || (final_reply && message_ && message_->ended)) {
         message_.reset();
       }

@@ -352,7 +352,7 @@ void Conversation::on_reply(Reply reply) {
       // The final reply of a message is not the answer to a DATA pipelined after its dot
       // (RFC 2920 §3.1): that DATA is still waiting for its own 354.
       if (!due.end_of_data && client_state_ == ClientState::hold_data) {
-        if (code == 354) {
+        if (is_positive_intermediate(code)) {
           framer_.start_data();
           release(ClientState::content);
         } else {
@@ -390,7 +390,7 @@ void Conversation::on_reply(Reply reply) {
     case CommandKind::auth:
     case CommandKind::auth_response:
       if (client_state_ == ClientState::hold_auth) {
-        release(code == 334 ? ClientState::sasl_line : ClientState::commands);
+        release(is_positive_intermediate(code) ? ClientState::sasl_line : ClientState::commands);
       }
       break;
     default:

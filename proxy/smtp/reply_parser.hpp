@@ -26,6 +26,14 @@ struct Reply {
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
+// RFC 5321 §4.2.1: a 3yz reply is positive intermediate: the sender goes on. Senders act on
+// the class, not on the code: Postfix, Exim and Sendmail send the message after any 3yz to
+// DATA (Postfix smtp_proto.c: `resp->code / 100 != 3` fails it). So whatever follows a 3yz to
+// DATA is content, and to AUTH a SASL response, whether the code is 354/334 or not.
+[[nodiscard]] constexpr bool is_positive_intermediate(int code) {
+  return code >= 300 && code <= 399;
+}
+
 // A line that is not `Reply-code [ ("-" / SP) text ]` with a code in 2xx..5xx, or a
 // continuation whose code differs. It ends the reply; `lines` holds the lines so far and it.
 struct MalformedReply {

@@ -71,5 +71,23 @@ TEST(PipelinedEvidence, CommandsSentBeforeTheGreetingKeepTheirOwnReplies) {
   EXPECT_EQ(not_used_evidence(facts), mail_with_its_reply);
 }
 
+// A go-ahead to DATA other than 354 (RFC 5321 §4.2.1: any 3yz; senders go by the class): the
+// reply after the content answers the content, not nothing.
+TEST(PipelinedEvidence, ReplyAfterContentSentOnAnyThreeYzAnswersTheContent) {
+  for (const char* go_ahead : {"354 Start mail input", "350 Go ahead"}) {
+    auto facts = not_used_session();
+    auto& t = facts.transcript;
+    t[10] = line("s>c", go_ahead);
+    t[12] = line("s>c", "451 5.7.3 Must issue a STARTTLS command first");
+    const auto findings = evaluate(facts, {}, config::PolicyConfig{}, 1780315200);
+    const auto it = std::find_if(findings.begin(), findings.end(), [](const Finding& f) {
+      return f.id == FindingId::remote_tls_error;
+    });
+    ASSERT_NE(it, findings.end()) << go_ahead;
+    EXPECT_EQ(it->evidence.rfind("\"<message content>\" answered", 0), 0U)
+        << go_ahead << ": " << it->evidence;
+  }
+}
+
 }  // namespace
 }  // namespace hopscope::policy

@@ -28,7 +28,7 @@ const std::vector<std::string>& transcripts() {
       "exim_session.txt",         "bdat_session.txt",         "data_rejected.txt",
       "bdat_rejected.txt",        "asa_masked_ehlo.txt",      "pix_banner_ehlo_500.txt",
       "pipelined_after_dot.txt",  "xexch50_session.txt",      "whitespace_verbs.txt",
-      "smuggling_cr_run.txt"};
+      "smuggling_cr_run.txt",     "data_go_ahead_3yz.txt"};
   return names;
 }
 
@@ -344,6 +344,23 @@ TEST(Conversation, RejectedDataResynchronisesOnTheReply) {
   const auto replies = all_of<ServerReply>(events);
   EXPECT_EQ(replies.back().in_reply_to->kind, CommandKind::quit);
   EXPECT_EQ(replies[4].reply.code, 554);
+}
+
+TEST(Conversation, AnyPositiveIntermediateReplyIsAGoAhead) {
+  const auto events = run_whole(load_transcript("data_go_ahead_3yz.txt"));
+  const auto commands = all_of<ClientCommand>(events);
+  ASSERT_EQ(commands.size(), 8U) << render(events);
+  EXPECT_EQ(commands[2].transcript_line, "<redacted>");
+  EXPECT_EQ(commands[3].transcript_line, "<redacted>");
+  EXPECT_EQ(commands[6].command.kind, CommandKind::data);
+  EXPECT_EQ(commands[7].command.kind, CommandKind::quit);
+  EXPECT_EQ(content_of(events), "Subject: not a command\r\n\r\nRSET\r\nQUIT\r\n");
+  ASSERT_EQ(all_of<MessageEnd>(events).size(), 1U);
+  const std::string all = render(events);
+  EXPECT_EQ(all.find("YWxpY2U"), std::string::npos);
+  EXPECT_EQ(all.find("c2VjcmV0"), std::string::npos);
+  const auto replies = all_of<ServerReply>(events);
+  EXPECT_TRUE(replies[replies.size() - 2].after_content);
 }
 
 TEST(Conversation, RejectedBdatStillConsumesItsChunk) {
