@@ -863,6 +863,12 @@ ConfigError error_at(const LoadResult& result, const std::string& file, const st
   return error;
 }
 
+std::string hops_not_built() {
+  return "[[hops]] is valid, but hop probes are not built in this version: no hop is probed, no "
+         "hops/ document is written and CERT_DIFFERS_FROM_HOP / CAPABILITIES_DIFFER_FROM_HOP "
+         "are never raised; findings name the session's legs only";
+}
+
 std::vector<ConfigError> check_required(const Config& config, Purpose purpose,
                                         const std::string& source_name) {
   std::vector<ConfigError> errors;

@@ -72,6 +72,10 @@ struct LoadResult {
 [[nodiscard]] std::vector<ConfigError> check_required(const Config& config, Purpose purpose,
                                                       const std::string& source_name);
 
+// What check-config and the relay say of a [[hops]] list in this version: the entries are
+// valid and checked, but nothing probes them yet (DESIGN.md §1; hop probes are a later issue).
+[[nodiscard]] std::string hops_not_built();
+
 // The finding ids accepted as [policy.severity] keys (DESIGN.md §6), in that table's order.
 [[nodiscard]] std::span<const std::string_view> known_finding_ids();
 

@@ -19,12 +19,13 @@ struct Explanation {
 
 constexpr std::string_view inbound_placement =
     "inbound: Office 365 -> hopscope -> [appliance/firewall] -> Exchange (relay in passthrough, "
-    "TLS 1.2 shows the certificates), plus [[hops]] for the appliance's public address and "
-    "Exchange's internal address so CERT_DIFFERS_FROM_HOP names the device";
+    "TLS 1.2 shows the certificates); hop probes ([[hops]]: the appliance's public address and "
+    "Exchange's internal one, so CERT_DIFFERS_FROM_HOP names the device) are not built in this "
+    "version";
 constexpr std::string_view outbound_placement =
     "outbound: Exchange -> hopscope -> [firewall] -> Exchange Online (point the send "
-    "connector's smart host or the route at hopscope), plus a [[hops]] entry for Exchange "
-    "Online's MX to compare its EHLO with what reaches Exchange";
+    "connector's smart host or the route at hopscope); hop probes ([[hops]]: Exchange Online's "
+    "MX, to compare its EHLO with what reaches Exchange) are not built in this version";
 
 // Sources: field-facts §2.1 (Exchange Online mail flow intelligence codes), §2.2 (on-prem
 // queue and protocol log strings), RFC 3207 §4, RFC 4954 §6, RFC 8689 §5.
@@ -83,7 +84,7 @@ constexpr std::array<Explanation, 13> table{{
      "The server offered STARTTLS but could not start TLS: on Exchange usually no usable "
      "certificate bound to SMTP on the receive connector.",
      "STARTTLS_REJECTED, REMOTE_TLS_ERROR",
-     "in front of the server that answers it, or probe it as a [[hops]] entry"},
+     "in front of the server that answers it"},
     {"454 4.7.5 The certificate specified in TlsCertificateName of the SendConnector could not "
      "be found",
      {"4.7.5", "tlscertificatename", ""},

@@ -81,6 +81,9 @@ int check_config(const std::string& file) {
         result, file, "audit.directory", "", "",
         cfg.audit.directory + " " + problem + "; " + config::audit_directory_consequence()));
   }
+  if (!cfg.hops.empty()) {
+    warnings.push_back(config::error_at(result, file, "hops", "", "", config::hops_not_built()));
+  }
   const bool invalid = !errors.empty();
   std::vector<std::pair<config::ConfigError, bool>> said;  // bool: a warning
   said.reserve(errors.size() + warnings.size());

@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/audit_directory.hpp"
+#include "config/load.hpp"
 #include "proxy/audit_pipeline.hpp"
 #include "proxy/relay_context.hpp"
 #include "proxy/session.hpp"
@@ -266,6 +267,9 @@ int run_relay(config::Config config, const RelayOptions& options) {
                  "hopscope relay: transparent interception is not built yet in this version; "
                  "set relay.transparent = \"off\"\n");
     return exit_config;
+  }
+  if (!config.hops.empty()) {
+    spdlog::warn("{}", config::hops_not_built());
   }
   raise_descriptor_limit(config.relay.max_sessions);
 

@@ -170,6 +170,22 @@ TEST(Cli, CheckConfigWarnsAboutAnAuditDirectoryThatIsAFileButAcceptsIt) {
   EXPECT_NE(r.err.find("mail keeps flowing"), std::string::npos) << r.err;
 }
 
+// [[hops]] is part of the contract (DESIGN.md §4) but nothing probes yet: accepted, and said
+// so by both check-config and the relay, so that nobody waits for a CERT_DIFFERS_FROM_HOP.
+TEST(Cli, HopsAreAcceptedWithAWarningThatNothingProbesThem) {
+  const ConfigFile file("[[hops]]\nname = \"exchange\"\naddress = \"127.0.0.1:25\"\n");
+  const auto r = hopscope({"check-config", file.path});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "OK\n");
+  EXPECT_NE(r.err.find(": warning: key 'hops'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("hop probes are not built in this version"), std::string::npos) << r.err;
+  const auto relay = hopscope({"relay", "--config", file.path, "--listen", "127.0.0.1:0",
+                               "--upstream", "127.0.0.1:25", "--duration", "1s"});
+  EXPECT_EQ(relay.code, 0) << relay.err;
+  EXPECT_NE(relay.err.find("hop probes are not built in this version"), std::string::npos)
+      << relay.err;
+}
+
 TEST(Cli, ListenPortOutOfRangeSaysSo) {
   const auto r = hopscope({"relay", "--listen", "127.0.0.1:70000", "--upstream", "127.0.0.1:25"});
   EXPECT_EQ(r.code, 2);
