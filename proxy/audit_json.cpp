@@ -446,7 +446,15 @@ class Encoder {
       field("client_certificate_requested").null();
       field("client_certificates").null();
     }
-    field("server_certificates").certificates(t->server_certificates);
+    // The server's Certificate is hidden under the same conditions (RFC 8446 §4.4.2; a resumed
+    // session sends none): an empty chain then says "not visible", not "none presented". A
+    // chain filled anyway (a side probe) is written.
+    if (!observed_passively || tls::client_certificate_exchange_visible(*t) ||
+        !t->server_certificates.empty()) {
+      field("server_certificates").certificates(t->server_certificates);
+    } else {
+      field("server_certificates").null();
+    }
     field("verification").verification(t->verification);
     field("client_app_records").number(t->client_app_records);
     field("server_app_records").number(t->server_app_records);

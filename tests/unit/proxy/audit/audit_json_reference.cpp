@@ -201,7 +201,9 @@ class Encoder {
          hidden ? json::value(nullptr) : json::value(t->client_certificate_requested)},
         {"client_certificates",
          hidden ? json::value(nullptr) : json::value(certificates(t->client_certificates))},
-        {"server_certificates", certificates(t->server_certificates)},
+        {"server_certificates", hidden && t->server_certificates.empty()
+                                    ? json::value(nullptr)
+                                    : json::value(certificates(t->server_certificates))},
         {"verification", verification(t->verification)},
         {"client_app_records", t->client_app_records},
         {"server_app_records", t->server_app_records},

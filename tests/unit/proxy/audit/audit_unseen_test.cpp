@@ -38,14 +38,15 @@ TEST(AuditUnseen, Tls13ClientCertificateExchangeIsNullNotFalse) {
   const auto doc = document(passthrough("TLSv1.3", false));
   EXPECT_TRUE(doc.at_pointer("/upstream/tls/client_certificate_requested").is_null()) << doc;
   EXPECT_TRUE(doc.at_pointer("/upstream/tls/client_certificates").is_null()) << doc;
-  // The server's chain is the observer's to fill (or a probe's): what was seen of it stays.
-  EXPECT_TRUE(doc.at_pointer("/upstream/tls/server_certificates").as_array().empty());
+  // The server's chain is encrypted as well: null, as the client's (a side probe would fill it).
+  EXPECT_TRUE(doc.at_pointer("/upstream/tls/server_certificates").is_null()) << doc;
 }
 
 TEST(AuditUnseen, ResumedTls12ClientCertificateExchangeIsNull) {
   const auto doc = document(passthrough("TLSv1.2", true));
   EXPECT_TRUE(doc.at_pointer("/upstream/tls/client_certificate_requested").is_null()) << doc;
   EXPECT_TRUE(doc.at_pointer("/upstream/tls/client_certificates").is_null()) << doc;
+  EXPECT_TRUE(doc.at_pointer("/upstream/tls/server_certificates").is_null()) << doc;
 }
 
 TEST(AuditUnseen, FullTls12HandshakeRecordsWhatWasSeen) {
@@ -53,6 +54,7 @@ TEST(AuditUnseen, FullTls12HandshakeRecordsWhatWasSeen) {
   const auto doc = document(facts);
   EXPECT_FALSE(doc.at_pointer("/upstream/tls/client_certificate_requested").as_bool());
   EXPECT_TRUE(doc.at_pointer("/upstream/tls/client_certificates").as_array().empty());
+  EXPECT_TRUE(doc.at_pointer("/upstream/tls/server_certificates").as_array().empty());
 
   facts.upstream.tls->client_certificate_requested = true;
   facts.upstream.tls->client_certificates.push_back(test::sample_certificate());
