@@ -67,6 +67,13 @@ EndpointParse parse_endpoint_explained(std::string_view text, bool allow_port_ze
     result.problem = "empty address";
     return result;
   }
+  // "smtp://mx:25" and "mx:25/" are URLs, not addresses: say so rather than misread the
+  // scheme's colon as an unbracketed IPv6 address.
+  if (const auto scheme = text.find("://"); scheme != std::string_view::npos) {
+    result.problem = "'" + std::string(text.substr(0, scheme + 3)) +
+                     "' is a URL scheme: give host:port only, e.g. 10.0.0.5:25";
+    return result;
+  }
   std::string host;
   std::string_view rest;
   if (text.front() == '[') {
@@ -89,7 +96,10 @@ EndpointParse parse_endpoint_explained(std::string_view text, bool allow_port_ze
   } else {
     const auto colon = text.find(':');
     if (colon == std::string_view::npos) {
-      result.problem = "no ':port'";
+      result.problem = !text.empty() && std::all_of(text.begin(), text.end(), is_digit)
+                           ? "no host: a port alone is not an address, e.g. 0.0.0.0:" +
+                                 std::string(text) + " or [::]:" + std::string(text)
+                           : "no ':port'";
       return result;
     }
     if (text.find(':', colon + 1) != std::string_view::npos) {

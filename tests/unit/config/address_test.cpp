@@ -80,6 +80,12 @@ TEST(ParseEndpointExplained, SaysWhyAnAddressIsRejected) {
   EXPECT_TRUE(parse_endpoint_explained("h:25").problem.empty());
   EXPECT_EQ(parse_endpoint_explained("h:65536", /*allow_port_zero=*/true).problem,
             "port 65536 is out of range 0-65535");
+  // What a new user types first: a URL, or a port alone.
+  EXPECT_EQ(parse_endpoint_explained("smtp://10.0.0.5:25").problem,
+            "'smtp://' is a URL scheme: give host:port only, e.g. 10.0.0.5:25");
+  EXPECT_EQ(parse_endpoint_explained("2525").problem,
+            "no host: a port alone is not an address, e.g. 0.0.0.0:2525 or [::]:2525");
+  EXPECT_EQ(parse_endpoint_explained("mx.example.org").problem, "no ':port'");
 }
 
 }  // namespace
