@@ -20,13 +20,14 @@ std::string remedy(FindingId id) {
              "Exchange sending to Exchange Online gets \"451 5.7.3 Must issue a STARTTLS command "
              "first\".";
     case FindingId::starttls_masked:
-      return "A firewall doing ESMTP inspection replaces STARTTLS with X's of the same length. "
-             "Cisco ASA: allow TLS through the inspection (policy-map type inspect esmtp <map> -> "
-             "parameters -> allow-tls) or turn the inspection off for this traffic (class "
-             "inspection_default -> no inspect esmtp); Cisco PIX: no fixup protocol smtp 25. "
-             "Exchange Online reports this path as \"450 4.4.317 Cannot connect to remote "
-             "server\"; Exchange sending to Exchange Online sees \"451 4.4.0 … 451 5.7.3 Must "
-             "issue a STARTTLS command first\".";
+      return "A firewall doing ESMTP inspection replaces STARTTLS with X's of the same length, "
+             "or (Cisco PIX fixup) with NOOP, which the server answers 250 instead of 220, so "
+             "TLS never starts. Cisco ASA: allow TLS through the inspection (policy-map type "
+             "inspect esmtp <map> -> parameters -> allow-tls) or turn the inspection off for "
+             "this traffic (class inspection_default -> no inspect esmtp); Cisco PIX: no fixup "
+             "protocol smtp 25. Exchange Online reports this path as \"450 4.4.317 Cannot "
+             "connect to remote server\"; Exchange sending to Exchange Online sees \"451 4.4.0 "
+             "… 451 5.7.3 Must issue a STARTTLS command first\".";
     case FindingId::banner_masked:
       return "The banner was replaced by asterisks: a Cisco ASA (mask-banner in "
              "policy-map type inspect esmtp) or a PIX (fixup protocol smtp) inspects SMTP on this "
@@ -35,10 +36,10 @@ std::string remedy(FindingId id) {
              "(PIX: no fixup protocol smtp 25).";
     case FindingId::ehlo_rejected:
       return "EHLO was refused and the sender fell back to HELO: a device lets only RFC 821 "
-             "commands through (Cisco PIX MailGuard). With HELO there is no STARTTLS, CHUNKING "
-             "or Exchange verbs. PIX: no fixup protocol smtp 25; ASA: no inspect esmtp. Exchange "
-             "Online then reports \"450 4.4.317\" or \"450 4.4.318 Connection was closed "
-             "abruptly\".";
+             "commands through (Cisco PIX MailGuard, which turns EHLO into XXXX). With HELO "
+             "there is no STARTTLS, CHUNKING or Exchange verbs. PIX: no fixup protocol smtp 25; "
+             "ASA: no inspect esmtp. Exchange Online then reports \"450 4.4.317\" or \"450 "
+             "4.4.318 Connection was closed abruptly\".";
     case FindingId::starttls_rejected:
       return "STARTTLS was offered but refused. On Exchange, the certificate bound to the receive "
              "connector may be missing or invalid (Get-ReceiveConnector | fl TlsCertificateName; "
@@ -69,16 +70,17 @@ std::string remedy(FindingId id) {
              "find the sender that produces it.";
     case FindingId::tls_handshake_failed:
       return "The TLS handshake failed after \"220\". The alert names the side that gave up and "
-             "why: bad_certificate / unknown_ca from the sender mean it rejects the server's "
-             "certificate (Exchange Online: \"450 4.7.320 Certificate validation failed\"); "
+             "why: bad_certificate / unknown_ca / certificate_expired from the sender mean it "
+             "rejects the server's certificate (look for the CERT_* finding on this session; "
+             "Exchange Online: \"450 4.7.320 Certificate validation failed\"); "
              "handshake_failure / protocol_version mean no common cipher or version (Exchange: "
              "\"TLS negotiation failed with error …\"; Exchange Online: \"450 4.4.317\"). A "
              "firewall doing TLS inspection (FortiGate deep inspection) can break it too: use "
              "certificate-inspection for SMTP.";
     case FindingId::tls_protocol_weak:
-      return "Enable TLS 1.2 (or 1.3) on both ends: on Windows, the SChannel Protocols registry "
-             "keys and .NET SchUseStrongCrypto; on appliances, their TLS settings. Exchange Online "
-             "accepts only TLS 1.2 and later.";
+      return "Enable at least the TLS version set as min_tls_version on both ends: on Windows, the "
+             "SChannel Protocols registry keys and .NET SchUseStrongCrypto; on appliances, their "
+             "TLS settings. Exchange Online accepts only TLS 1.2 and later.";
     case FindingId::tls_cipher_weak:
       return "Restrict the cipher suites to ECDHE with AES-GCM or ChaCha20 (Windows: "
              "Get-TlsCipherSuite / the SSL Cipher Suite Order policy; appliances: their TLS "
@@ -91,13 +93,19 @@ std::string remedy(FindingId id) {
       return "A certificate in the chain is signed with SHA-1 or MD5: reissue it (or get the "
              "current intermediate from the CA) with SHA-256.";
     case FindingId::cert_self_signed:
-      return "The certificate presented is self-signed: an appliance in front of Exchange "
-             "(Barracuda, FortiGate deep inspection, WatchGuard TLS inspection) terminates TLS "
-             "with its own certificate. Bind the Exchange certificate (the public-CA certificate "
-             "named in Get-HybridConfiguration / TlsCertificateName) on the appliance's SMTP "
-             "service, or let SMTP pass through uninspected (FortiGate: certificate-inspection "
-             "instead of deep-inspection). Exchange Online queues this with \"450 4.7.320 "
-             "Certificate validation failed\".";
+      return "The certificate presented is self-signed, so Exchange Online rejects it and queues "
+             "the mail with \"450 4.7.320 Certificate validation failed\". Two causes look the "
+             "same from here. (1) Exchange itself presents its default self-signed certificate "
+             "(subject = the server name, e.g. CN=EX01) because no public-CA certificate is bound "
+             "to SMTP: Get-ExchangeCertificate, then Enable-ExchangeCertificate -Thumbprint "
+             "<thumbprint> -Services SMTP with the public-CA certificate, and set the receive "
+             "connector's TlsCertificateName (Set-ReceiveConnector -TlsCertificateName "
+             "\"<I>issuer<S>subject\") to the one named in Get-HybridConfiguration. (2) An "
+             "appliance in front of Exchange (Barracuda, FortiGate deep inspection, WatchGuard "
+             "TLS inspection) terminates TLS with its own certificate: bind the Exchange "
+             "certificate on the appliance's SMTP service, or let SMTP pass uninspected "
+             "(FortiGate: certificate-inspection instead of deep-inspection). A hop probe of "
+             "Exchange behind the appliance ([[hops]]) tells the two apart.";
     case FindingId::cert_untrusted:
       return "The chain does not verify to a trusted root: install the intermediate "
              "certificates on the server or appliance that presents it, or replace a private-CA "
@@ -142,11 +150,13 @@ std::string remedy(FindingId id) {
              "chose another receive connector, or the address is blocklisted or missing from the "
              "connector's SenderIPAddresses / RemoteIPRanges.";
     case FindingId::client_cert_missing:
-      return "The sender presented no client certificate. Exchange grants hybrid mail "
-             "(AcceptCloudServicesMail, XOORG) only after validating Exchange Online's "
-             "certificate (mail.protection.outlook.com), so a device that terminates TLS in "
-             "between drops it. Let SMTP pass the device without TLS termination, and check "
-             "TlsDomainCapabilities on the receive connector.";
+      return "The server asked for a client certificate and the sender presented none. Exchange "
+             "grants hybrid mail (AcceptCloudServicesMail, XOORG) only after validating Exchange "
+             "Online's certificate (mail.protection.outlook.com), which Exchange Online always "
+             "presents: a device between Exchange Online and this point that re-originates the "
+             "connection (an SMTP proxy or a TLS-terminating appliance) drops it. Let SMTP pass "
+             "that device without TLS termination, and check TlsDomainCapabilities on the receive "
+             "connector.";
     case FindingId::client_cert_name_mismatch:
       return "The sender's certificate is not for an expected name: the hybrid receive connector "
              "(TlsDomainCapabilities mail.protection.outlook.com:AcceptCloudServicesMail) will not "

@@ -181,6 +181,24 @@ bool is_masked_command(std::string_view command_line) {
          std::all_of(command_line.begin(), command_line.end(), [](char c) { return c == 'X'; });
 }
 
+// Source: Cisco TAC 113423 ("it is replaced by Xs"); PIX MailGuard passes only the RFC 821
+// verbs (Cisco KB 3129202), so EHLO is the four-letter verb a sender leads with that it masks.
+bool is_masked_ehlo(std::string_view command_line) {
+  const auto verb = command_line.substr(0, command_line.find(' '));
+  return verb == "XXXX";
+}
+
+// Source: cisco-nsp 2004-November/014446 ("inappropriate commands are replaced with NOOP … the
+// TCP properties of a packet are never changed"): STARTTLS (8 bytes) becomes "NOOP" + 4 spaces.
+bool is_noop_for_starttls(std::string_view command_line) {
+  return command_line == "NOOP    ";
+}
+
+// Source: RFC 3207 §4 ("220 Ready to start TLS" is the only reply after which TLS begins).
+bool is_starttls_reply_not_go_ahead(int code) {
+  return code >= 200 && code <= 299 && code != 220;
+}
+
 // Source: RFC 5321 §4.2.4 (500 and 502 for unrecognised and unimplemented commands); ESA
 // 118550 shows "500 #5.5.1 command not recognized" after the masked STARTTLS.
 bool is_unrecognised_command_reply(int code) {

@@ -40,6 +40,21 @@ std::string masked_starttls_line(const ReplyFacts& ehlo_reply);
 // sender's STARTTLS, by X's of the same length (Cisco TAC 113423).
 bool is_masked_command(std::string_view command_line);
 
+// A command line whose verb is exactly four X's ("XXXX" or "XXXX mail.example.com"): PIX
+// MailGuard / ASA ESMTP inspection rewrote a four-letter verb it does not pass — in practice
+// the sender's EHLO (HELO is allowed) — keeping its length and the argument (Cisco TAC 113423).
+bool is_masked_ehlo(std::string_view command_line);
+
+// "NOOP    ": the sender's STARTTLS turned into NOOP padded to STARTTLS's 8 bytes, as PIX
+// 5.1+ fixup does with commands it denies (field-facts §1.2: "inappropriate commands are
+// replaced with NOOP", lengths never change). No sender pads NOOP with four spaces.
+bool is_noop_for_starttls(std::string_view command_line);
+
+// A 2xx reply to STARTTLS other than 220. RFC 3207 §4 makes 220 the only go-ahead; a 250 means
+// the server did not see STARTTLS at all but a command it accepted (PIX NOOP: "The PIX responds
+// with an OK even to denied commands", field-facts §1.2).
+bool is_starttls_reply_not_go_ahead(int code);
+
 // A reply that says "command not recognised" (500 or 502, RFC 5321 §4.2.4): what a server
 // answers to a command the firewall rewrote ("500 #5.5.1 command not recognized", ESA 118550).
 bool is_unrecognised_command_reply(int code);

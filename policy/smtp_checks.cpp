@@ -83,6 +83,137 @@ bool check_ehlo_rejected(const SessionFacts& facts, FindingList& out) {
   return true;
 }
 
+constexpr std::array<std::string_view, 6> mail_verbs{"MAIL", "RCPT", "DATA",
+                                                     "BDAT", "AUTH", "<MESSAGE"};
+
+bool is_mail_verb(const std::string& command) {
+  const auto verb = command_verb(command);
+  return std::find(mail_verbs.begin(), mail_verbs.end(), verb) != mail_verbs.end();
+}
+
+// The sender's EHLO reached hopscope as "XXXX …" and was refused: the device that lets only
+// RFC 821 verbs through (PIX MailGuard, field-facts §1.2) sits between the sender and hopscope.
+// Upstream saw no EHLO, so upstream.ehlo_reply is empty and check_ehlo_rejected stays silent.
+bool check_masked_ehlo(const std::vector<Exchange>& exchanges, FindingList& out) {
+  for (std::size_t i = 0; i < exchanges.size(); ++i) {
+    const auto& ex = exchanges[i];
+    if (ex.after_tls) {
+      break;
+    }
+    const auto verb = command_verb(ex.command);
+    if (verb == "HELO" || verb == "EHLO") {
+      return false;  // a greeting got through first: a later "XXXX" is something else
+    }
+    if (!is_masked_ehlo(ex.command) || ex.code < 400 || ex.code > 599) {
+      continue;
+    }
+    std::string evidence = "command " + quote(ex.command) + " answered " + reply_text(ex.reply);
+    bool fell_back = false;
+    for (std::size_t j = i + 1; j < exchanges.size() && !exchanges[j].after_tls; ++j) {
+      if (command_verb(exchanges[j].command) == "HELO") {
+        evidence +=
+            "; then " + quote(exchanges[j].command) + " answered " + reply_text(exchanges[j].reply);
+        fell_back = true;
+        break;
+      }
+    }
+    out.add(FindingId::ehlo_rejected, downstream,
+            std::string("the sender's EHLO reached hopscope as X's and was refused") +
+                (fell_back ? ", so the sender fell back to HELO: a firewall between the sender "
+                             "and hopscope passes only RFC 821 commands (Cisco PIX MailGuard)"
+                           : ": a firewall between the sender and hopscope blocks ESMTP, and "
+                             "so STARTTLS"),
+            evidence, std::nullopt,
+            remedy(FindingId::ehlo_rejected) +
+                " Here the EHLO was rewritten before it reached hopscope: the firewall sits "
+                "between the sending server and hopscope, not in front of upstream.");
+    return true;
+  }
+  return false;
+}
+
+// A sender that greets with HELO (RFC 821) cannot be offered STARTTLS: ESMTP extensions exist
+// only after EHLO (RFC 5321 §4.1.1.1, RFC 3207 §4). With require_starttls, mail that follows
+// in clear is the finding, on the sender's leg. Without a mail command there is nothing in
+// clear to report (a HELO/QUIT health check of a load balancer).
+void check_helo_sender(const SessionFacts& facts, const config::PolicyConfig& policy,
+                       const std::vector<Exchange>& exchanges, FindingList& out) {
+  const auto& down = facts.downstream;
+  if (!policy.require_starttls || down.starttls.attempted || facts.upstream.ehlo_reply ||
+      command_verb(down.helo) != "HELO") {
+    return;
+  }
+  for (const auto& cmd : down.helo_commands) {
+    if (command_verb(cmd) == "EHLO") {
+      return;
+    }
+  }
+  const Exchange* helo = nullptr;
+  for (const auto& ex : exchanges) {
+    if (ex.after_tls) {
+      break;
+    }
+    if (helo == nullptr && command_verb(ex.command) == "HELO") {
+      helo = &ex;
+      continue;
+    }
+    if (helo != nullptr && is_mail_verb(ex.command)) {
+      out.add(FindingId::starttls_not_offered, downstream,
+              "the sender greeted with HELO, not EHLO, and sent " +
+                  printable(command_verb(ex.command), 20) +
+                  " in clear: STARTTLS cannot be offered on an RFC 821 session",
+              "the sender said " + quote(helo->command) + " answered " + reply_text(helo->reply) +
+                  ": no ESMTP extension, so no STARTTLS, can be offered; then in clear " +
+                  quote(ex.command) + " answered " + reply_text(ex.reply),
+              std::nullopt,
+              "The sending server greets with HELO, which carries no extensions, so it is never "
+              "offered STARTTLS and sends in clear. Make it use EHLO and TLS (Exchange: "
+              "Get-SendConnector | fl RequireTLS, TlsAuthLevel; Postfix: smtp_never_send_ehlo = "
+              "no, smtp_tls_security_level = may or encrypt). If its own log shows EHLO, a device "
+              "between it and hopscope re-sends the session without ESMTP (an SMTP proxy, or a "
+              "Cisco PIX/ASA inspecting SMTP: no fixup protocol smtp 25, or allow-tls in the ASA's "
+              "ESMTP policy-map). Exchange Online refuses such mail with \"451 5.7.3 Must issue a "
+              "STARTTLS command first\".");
+      return;
+    }
+  }
+}
+
+// STARTTLS answered with a 2xx other than 220 (RFC 3207 §4): upstream never saw STARTTLS but a
+// command it accepted — a PIX between hopscope and upstream turned it into NOOP. The sender's
+// ClientHello then reaches the server as text, and its 500s are no injection (check_injection).
+void check_starttls_not_go_ahead(const SessionFacts& facts, const std::vector<Exchange>& exchanges,
+                                 FindingList& out) {
+  for (const auto& ex : exchanges) {
+    if (ex.after_tls) {
+      break;
+    }
+    if (is_noop_for_starttls(ex.command) && ex.code >= 200 && ex.code <= 299) {
+      out.add(FindingId::starttls_masked, downstream,
+              "the sender's STARTTLS reached hopscope as \"NOOP    \" (NOOP padded to the "
+              "length of STARTTLS): a firewall between the sender and hopscope rewrites it "
+              "(Cisco PIX fixup)",
+              "command " + quote(ex.command) + " answered " + reply_text(ex.reply));
+      continue;
+    }
+    if (!is_starttls(ex.command) || !is_starttls_reply_not_go_ahead(ex.code)) {
+      continue;
+    }
+    std::string evidence = "command " + quote(ex.command) + " answered " + reply_text(ex.reply) +
+                           " (RFC 3207 §4: the go-ahead is 220)";
+    if (const auto& server = facts.upstream.starttls.server_plaintext_after_220) {
+      evidence += "; upstream then answered the ClientHello as text, " +
+                  std::to_string(server->bytes) + " bytes: \"" +
+                  printable(server->first_bytes, 256) + "\"";
+    }
+    out.add(FindingId::starttls_masked, upstream,
+            "upstream answered STARTTLS with " + quote(ex.reply.empty() ? "" : ex.reply.front()) +
+                ", not 220: a firewall on the way rewrote the command (Cisco PIX fixup turns it "
+                "into NOOP), so TLS could not start",
+            evidence);
+  }
+}
+
 void check_starttls_exchange(const SessionFacts& facts, const std::vector<Exchange>& exchanges,
                              FindingList& out) {
   const bool offered = facts.upstream.starttls.offered ||
@@ -125,17 +256,16 @@ void check_not_used(const SessionFacts& facts, const config::PolicyConfig& polic
   if (!policy.require_starttls || !st.offered || st.attempted) {
     return;
   }
-  constexpr std::array<std::string_view, 6> mail_verbs{"MAIL", "RCPT", "DATA",
-                                                       "BDAT", "AUTH", "<MESSAGE"};
   for (const auto& ex : exchanges) {
     if (ex.after_tls) {
       break;
     }
-    if (is_masked_command(ex.command) && ex.command.size() == 8) {
+    if ((is_masked_command(ex.command) && ex.command.size() == 8) ||
+        is_noop_for_starttls(ex.command)) {
       return;  // the sender did send STARTTLS; a device masked it (STARTTLS_MASKED says so)
     }
     const auto verb = command_verb(ex.command);
-    if (std::find(mail_verbs.begin(), mail_verbs.end(), verb) != mail_verbs.end()) {
+    if (is_mail_verb(ex.command)) {
       std::string offered_line = "STARTTLS";
       if (facts.upstream.ehlo_reply) {
         for (const auto& l : facts.upstream.ehlo_reply->lines) {
@@ -165,7 +295,12 @@ void check_injection(const SessionFacts& facts, FindingList& out) {
                 "record: \"" +
                 printable(client->first_bytes, 256) + "\"");
   }
-  if (const auto& server = facts.upstream.starttls.server_plaintext_after_220) {
+  // After a non-220 2xx the server never began TLS: its "plaintext" is its refusal of the
+  // ClientHello it read as commands, and STARTTLS_MASKED carries it (check_starttls_not_go_ahead).
+  const auto& reply = facts.upstream.starttls.reply;
+  const bool not_go_ahead = reply && is_starttls_reply_not_go_ahead(reply->code);
+  if (const auto& server = facts.upstream.starttls.server_plaintext_after_220;
+      server && !not_go_ahead) {
     out.add(FindingId::starttls_injection, upstream,
             "upstream sent plaintext after its \"220\" to STARTTLS, before the ServerHello",
             std::to_string(server->bytes) + " bytes after the 220 reply: \"" +
@@ -211,9 +346,15 @@ void check_ehlo_reply(const ReplyFacts& ehlo_reply, const StartTlsFacts& starttl
 void check_smtp(const SessionFacts& facts, const config::PolicyConfig& policy, FindingList& out) {
   const auto exchanges = pair_exchanges(facts.transcript);
   check_banner(facts, out);
+  const bool ehlo_masked = check_masked_ehlo(exchanges, out);
   const bool ehlo_rejected = check_ehlo_rejected(facts, out);
+  // Before the EHLO-reply mask: a 250 to STARTTLS is what stopped TLS, so its summary leads.
+  check_starttls_not_go_ahead(facts, exchanges, out);
   if (!ehlo_rejected && facts.upstream.ehlo_reply) {
     check_ehlo_reply(*facts.upstream.ehlo_reply, facts.upstream.starttls, upstream, policy, out);
+  }
+  if (!ehlo_masked) {
+    check_helo_sender(facts, policy, exchanges, out);
   }
   check_starttls_exchange(facts, exchanges, out);
   check_not_used(facts, policy, exchanges, out);
@@ -259,23 +400,32 @@ void check_sender_abandoned(const SessionFacts& facts, FindingList& out) {
   const bool inspect = facts.downstream.tls.has_value();
   const auto& tls = inspect ? facts.downstream.tls : facts.upstream.tls;
   const auto& st = inspect ? facts.downstream.starttls : facts.upstream.starttls;
-  if (!tls || st.handshake != "ok" || !facts.downstream.closed_first || !facts.messages.empty()) {
+  if (!tls || st.handshake != "ok" || !facts.messages.empty()) {
     return;
   }
-  // Heuristic (documented in README of tests/data/policy): the TLS observer already drops the
-  // client's TLS 1.3 Finished and encrypted alerts of alert size, so 0 application records
-  // means "not one command". TLS 1.3 allows one more record, for a client certificate flight
-  // split into several records; any sender that talks sends EHLO and at least QUIT.
-  const bool tls13 = tls->version && *tls->version == "TLSv1.3";
-  const std::uint64_t allowed = tls13 ? 1 : 0;
-  if (tls->client_app_records > allowed) {
+  // Who ended TLS first: the first encrypted alert (close_notify) when one was seen, because
+  // a polite sender's close_notify makes the server close at once and its FIN may reach the
+  // relay before the sender's; else the order of the TCP closes.
+  const auto& first_alert = tls->first_encrypted_alert;
+  const bool sender_closed =
+      first_alert.empty() ? facts.downstream.closed_first : first_alert == "c>s";
+  if (!sender_closed) {
     return;
   }
-  std::string evidence = printable(tls->version.value_or("TLS"), 20) +
-                         " handshake completed; application-data records from the sender: " +
-                         std::to_string(tls->client_app_records) + " (" +
-                         std::to_string(tls->client_app_bytes) +
-                         " bytes); the sender closed the connection first";
+  // The TLS observer leaves out the client's handshake flight (in TLS 1.3 also a client
+  // certificate, tls/handshake_observer.hpp) and alerts, so 0 application records means "not
+  // one command"; any sender that talks sends EHLO and at least QUIT.
+  if (tls->client_app_records > 0) {
+    return;
+  }
+  std::string evidence =
+      printable(tls->version.value_or("TLS"), 20) +
+      " handshake completed; application-data records from the sender: " +
+      std::to_string(tls->client_app_records) + " (" + std::to_string(tls->client_app_bytes) +
+      " bytes); the sender " +
+      (first_alert == "c>s" ? "ended TLS first (its encrypted alert, a close_notify, came "
+                              "before any from the server)"
+                            : "closed the connection first");
   if (!tls->server_certificates.empty()) {
     evidence += "; server certificate " + describe_certificate(tls->server_certificates.front());
   }
