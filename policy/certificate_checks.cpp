@@ -13,6 +13,16 @@ namespace {
 
 constexpr std::int64_t seconds_per_day = 86400;
 
+// CLIENT_CERT_MISSING when the server did not ask (remedies.cpp has the sender-side text).
+constexpr std::string_view client_cert_not_requested_remedy =
+    "The server answering on the upstream side never requested a client certificate, so no "
+    "sender could present one. Exchange itself always requests it; a device in front of "
+    "Exchange that terminates TLS (Barracuda, FortiGate deep inspection, an SMTP proxy) and "
+    "does not is the one to fix: let SMTP pass it without TLS termination, so that Exchange's "
+    "receive connector (TlsDomainCapabilities mail.protection.outlook.com:AcceptCloudServicesMail) "
+    "validates Exchange Online's certificate itself. Without it, Exchange treats hybrid mail "
+    "from Exchange Online as anonymous internet mail (no XOORG).";
+
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](char c) {
@@ -254,12 +264,25 @@ void check_client_certificate(const TlsFacts& tls, bool chain_visible, const std
     return;
   }
   if (tls.client_certificates.empty()) {
-    out.add(FindingId::client_cert_missing, leg, "the sender presented no client certificate",
-            printable(tls.version.value_or("TLS"), 20) +
-                " handshake completed without a client Certificate; the server " +
-                (tls.client_certificate_requested ? "asked for one (CertificateRequest)"
-                                                  : "did not ask for one (no CertificateRequest)") +
-                "; expected: " + printable(join(policy.expected_client_names), 300));
+    const std::string evidence =
+        printable(tls.version.value_or("TLS"), 20) +
+        " handshake completed without a client Certificate; the server " +
+        (tls.client_certificate_requested ? "asked for one (CertificateRequest)"
+                                          : "did not ask for one (no CertificateRequest)") +
+        "; expected: " + printable(join(policy.expected_client_names), 300);
+    if (tls.client_certificate_requested) {
+      out.add(FindingId::client_cert_missing, leg,
+              "the sender presented no client certificate although the server asked for one",
+              evidence);
+      return;
+    }
+    // RFC 5246 §7.4.4 / RFC 8446 §4.3.2: a client sends a certificate only when asked, so the
+    // sender is not at fault: the server on this handshake is (in passthrough, whatever
+    // answers upstream; Exchange itself always asks).
+    out.add(FindingId::client_cert_missing, "upstream",
+            "upstream never asked the sender for a client certificate (no CertificateRequest), "
+            "so Exchange cannot see Exchange Online's certificate",
+            evidence, std::nullopt, std::string(client_cert_not_requested_remedy));
     return;
   }
   const auto& leaf = tls.client_certificates.front();

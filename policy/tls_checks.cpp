@@ -21,6 +21,32 @@ bool has(const std::string& s, std::string_view part) {
   return s.find(part) != std::string::npos;
 }
 
+// "TLSv1.3" → "TLS 1.3", "TLSv1" → "TLS 1.0"; anything else as configured.
+std::string spoken_version(const std::string& version) {
+  if (version == "TLSv1" || version == "TLSv1.0") {
+    return "TLS 1.0";
+  }
+  if (version.rfind("TLSv", 0) == 0) {
+    return "TLS " + version.substr(4);
+  }
+  return version;
+}
+
+// remedy(tls_protocol_weak) names no version: this one names the configured minimum.
+std::string protocol_remedy(const std::string& minimum) {
+  const std::string version = printable(spoken_version(minimum), 20);
+  std::string enable = "Enable " + version;
+  if (minimum == "TLSv1.2") {
+    enable += " (or 1.3)";
+  } else if (minimum == "TLSv1.3") {
+    enable += " (SChannel has it from Windows Server 2022)";
+  }
+  return enable + " on both ends, the minimum set in min_tls_version (\"" + printable(minimum, 20) +
+         "\"): on Windows, the SChannel Protocols registry keys and .NET "
+         "SchUseStrongCrypto; on appliances, their TLS settings. Exchange Online accepts only "
+         "TLS 1.2 and later.";
+}
+
 }  // namespace
 
 std::optional<int> version_rank(std::string_view version) {
@@ -108,7 +134,8 @@ void check_tls_parameters(const TlsFacts& tls, const StartTlsFacts& starttls,
                         }
                         return s.empty() ? std::string("(not seen)") : s;
                       }(),
-                      200));
+                      200),
+              std::nullopt, protocol_remedy(policy.min_tls_version));
     }
   }
   if (tls.cipher) {

@@ -75,21 +75,70 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-// "hop "upstream" swaps the certificate: self-signed CN=x instead of mail.contoso.com".
-std::string swap_story(const SessionFacts& facts, const Finding& top,
-                       const std::vector<Finding>& findings) {
-  if (top.id != FindingId::cert_self_signed ||
-      find(findings, FindingId::cert_name_mismatch, top.leg) == nullptr || top.leg != "upstream" ||
-      !facts.upstream.tls || facts.upstream.tls->server_certificates.empty()) {
+const std::optional<TlsFacts>& tls_of(const SessionFacts& facts, const std::string& leg) {
+  return leg == "downstream" ? facts.downstream.tls : facts.upstream.tls;
+}
+
+// A self-signed certificate on the upstream side. "swaps" only with proof that another point
+// on the path presents a different certificate (CERT_DIFFERS_FROM_HOP); without it, Exchange
+// presenting its own default certificate (CN=<server name>) looks the same on the wire as
+// an appliance terminating TLS with its own, so the line names both.
+std::string self_signed_story(const SessionFacts& facts, const Finding& top,
+                              const std::vector<Finding>& findings) {
+  const auto& tls = tls_of(facts, top.leg);
+  if (top.id != FindingId::cert_self_signed || top.leg != "upstream" || !tls ||
+      tls->server_certificates.empty()) {
     return {};
   }
-  const auto& tls = *facts.upstream.tls;
-  const auto& leaf = tls.server_certificates.front();
-  const auto& expected = tls.verification.expected_names;
-  return leg_name(top.leg) + " swaps the certificate: self-signed " + printable(leaf.subject, 200) +
-         " instead of " +
-         (expected.empty() ? std::string("the expected certificate")
-                           : printable(join(expected), 200));
+  const auto& leaf = tls->server_certificates.front();
+  const auto& expected = tls->verification.expected_names;
+  const bool wrong_name = find(findings, FindingId::cert_name_mismatch, top.leg) != nullptr;
+  const std::string instead =
+      wrong_name ? " instead of " + (expected.empty() ? std::string("the expected certificate")
+                                                      : printable(join(expected), 200))
+                 : std::string{};
+  if (find(findings, FindingId::cert_differs_from_hop, top.leg) != nullptr) {
+    return leg_name(top.leg) + " swaps the certificate: self-signed " +
+           printable(leaf.subject, 200) + instead;
+  }
+  return leg_name(top.leg) + " presents the self-signed certificate " +
+         printable(leaf.subject, 200) + instead +
+         ": either Exchange's own default certificate (no public-CA certificate bound to SMTP) "
+         "or an appliance in front of Exchange terminating TLS with its own";
+}
+
+// RFC 8446 §6.2 / RFC 5246 §7.2.2: the alerts a client sends when it rejects the server's
+// certificate.
+bool is_certificate_alert(const AlertFacts& alert) {
+  constexpr std::array<int, 6> codes{42,   // bad_certificate
+                                     43,   // unsupported_certificate
+                                     44,   // certificate_revoked
+                                     45,   // certificate_expired
+                                     46,   // certificate_unknown
+                                     48};  // unknown_ca
+  return std::find(codes.begin(), codes.end(), alert.code) != codes.end();
+}
+
+// The sender aborted the handshake because of the certificate: TLS_HANDSHAKE_FAILED is the
+// symptom, a certificate finding on the same leg the cause the line should lead with.
+const Finding* certificate_cause(const SessionFacts& facts, const Finding& top,
+                                 const std::vector<Finding>& findings) {
+  const auto& tls = tls_of(facts, top.leg);
+  if (top.id != FindingId::tls_handshake_failed || !tls || !tls->alert ||
+      tls->alert->direction != "c>s" || !is_certificate_alert(*tls->alert)) {
+    return nullptr;
+  }
+  constexpr std::array<FindingId, 6> causes{
+      FindingId::cert_differs_from_hop, FindingId::cert_self_signed,
+      FindingId::cert_name_mismatch,    FindingId::cert_expired,
+      FindingId::cert_not_yet_valid,    FindingId::cert_untrusted};
+  for (const FindingId id : causes) {
+    if (const Finding* cause = find(findings, id, top.leg);
+        cause != nullptr && cause->severity != Severity::info) {
+      return cause;
+    }
+  }
+  return nullptr;
 }
 
 std::string clean_line(const SessionFacts& facts) {
@@ -158,13 +207,22 @@ std::string verdict(const SessionFacts& facts, const std::vector<Finding>& findi
     }
     return line;
   }
-  std::string line = swap_story(facts, *top, findings);
+  const Finding* failed_handshake = nullptr;
+  if (const Finding* cause = certificate_cause(facts, *top, findings)) {
+    failed_handshake = top;
+    top = cause;
+  }
+  std::string line = self_signed_story(facts, *top, findings);
   if (line.empty()) {
     line = top->summary;
     // Name the upstream side as the hop it is, like the other hops (`hop "upstream" …`).
     if (line.rfind("upstream", 0) == 0 && top->leg == "upstream") {
       line = "hop \"upstream\"" + line.substr(8);
     }
+  }
+  if (failed_handshake != nullptr) {
+    line += "; so the sender aborted the TLS handshake (" +
+            printable(tls_of(facts, failed_handshake->leg)->alert->description, 60) + ")";
   }
   if (top->id != FindingId::remote_tls_error) {
     if (const auto* refusal = find(findings, FindingId::remote_tls_error, "upstream")) {

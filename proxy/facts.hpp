@@ -73,6 +73,12 @@ struct TlsFacts {
   std::uint64_t client_app_bytes = 0;
   std::uint64_t server_app_bytes = 0;
   std::string parse_error;  // the observer gave up: what it could not parse
+  // Which side ended TLS first: the direction ("c>s" | "s>c") of the first alert sent under
+  // encryption (close_notify, or a fatal alert). TLS ≤ 1.2: a record of content type 21 after
+  // that side's ChangeCipherSpec; TLS 1.3 hides alerts as application_data, so there it is
+  // the first record of alert size (2 bytes + inner content type + AEAD tag). Empty if none.
+  // Unlike the order of the TCP FINs, it does not depend on how fast the other side answered.
+  std::string first_encrypted_alert;
 };
 
 struct DownstreamFacts {

@@ -11,7 +11,26 @@ namespace hopscope::tls {
 namespace {
 
 constexpr std::uint16_t tls13 = 0x0304;
-constexpr std::size_t max_tls13_encrypted_alert_bytes = 2 + 1 + 16;
+
+// RFC 8446 §B.4: TLS_AES_128_CCM_8_SHA256 has an 8-byte tag, every other suite 16.
+std::size_t tls13_tag_bytes(std::uint16_t cipher_suite) {
+  constexpr std::uint16_t aes_128_ccm_8_sha256 = 0x1305;
+  return cipher_suite == aes_128_ccm_8_sha256 ? 8 : 16;
+}
+
+// RFC 8446 §5.2: an encrypted alert is its 2 bytes + the inner content type + the AEAD tag.
+// No SMTP line fits in that ("QUIT\r\n" needs 6 + 1 + tag, ".\r\n" 3 + 1 + tag).
+std::size_t tls13_alert_record_bytes(std::uint16_t cipher_suite) {
+  return 2 + 1 + tls13_tag_bytes(cipher_suite);
+}
+
+// RFC 8446 §4.4.4: Finished is a 4-byte header + verify_data of the suite's hash length
+// (SHA-384 for TLS_AES_256_GCM_SHA384, SHA-256 for the others), + inner type + tag, unpadded.
+std::size_t tls13_finished_record_bytes(std::uint16_t cipher_suite) {
+  constexpr std::uint16_t aes_256_gcm_sha384 = 0x1302;
+  const std::size_t hash = cipher_suite == aes_256_gcm_sha384 ? 48 : 32;
+  return 4 + hash + 1 + tls13_tag_bytes(cipher_suite);
+}
 
 std::vector<std::string> names_without_grease(const std::vector<std::uint16_t>& values,
                                               std::string (*name)(std::uint16_t)) {
@@ -167,9 +186,14 @@ void HandshakeObserver::on_change_cipher_spec(Side side) {
 }
 
 void HandshakeObserver::on_alert(Side side, const Record& record) {
-  // RFC 5246 §7.2: after ChangeCipherSpec alerts are encrypted; TLS 1.3 encrypted alerts
-  // arrive as application_data (RFC 8446 §5.2) and never get here.
-  if (direction(side).encrypted || record.fragment.size() < 2) {
+  // RFC 5246 §7.2: after ChangeCipherSpec alerts are encrypted: only the content type tells
+  // that this side ended TLS. TLS 1.3 encrypted alerts arrive as application_data (RFC 8446
+  // §5.2) and never get here.
+  if (direction(side).encrypted) {
+    note_encrypted_alert(side);
+    return;
+  }
+  if (record.fragment.size() < 2) {
     return;
   }
   const auto level = static_cast<std::uint8_t>(record.fragment[0]);
@@ -185,22 +209,38 @@ void HandshakeObserver::on_alert(Side side, const Record& record) {
                  alert_name(description), description};
 }
 
+void HandshakeObserver::note_encrypted_alert(Side side) {
+  auto& first = observation_.facts.first_encrypted_alert;
+  if (first.empty()) {
+    first = side == Side::client ? "c>s" : "s>c";
+  }
+}
+
 void HandshakeObserver::on_application_data(Side side, const Record& record) {
   Direction& dir = direction(side);
-  const bool first_encrypted = !dir.sent_encrypted;
+  const bool client_sent_before = client_.sent_encrypted;
   dir.sent_encrypted = true;
   if (server_hello_seen_ && negotiated_version_ >= tls13) {
-    if (side == Side::client && first_encrypted && !client_finished_flight_skipped_) {
-      client_finished_flight_skipped_ = true;  // the client's Finished (RFC 8446 §4.4.4)
+    const std::uint16_t suite = observation_.facts.cipher_id;
+    // Smaller than any handshake message (4-byte header + inner type + tag) or SMTP line.
+    if (record.length <= tls13_alert_record_bytes(suite)) {
+      note_encrypted_alert(side);
       return;
     }
-    if (side == Side::server && !client_.sent_encrypted) {
-      return;  // EncryptedExtensions … Finished, before the client has finished
-    }
-    // RFC 8446 §5.2: an encrypted alert is 2 bytes + inner content type + a 16-byte AEAD tag;
-    // no SMTP command fits in that ("QUIT\r\n" alone needs 23), so it is not application data.
-    if (record.length <= max_tls13_encrypted_alert_bytes) {
+    if (side == Side::client && client_flight_open_) {
+      // Certificate, CertificateVerify, Finished (RFC 8446 §4.4); the header explains the rule.
+      ++client_flight_records_;
+      if (record.length == tls13_finished_record_bytes(suite) ||
+          client_flight_records_ >= max_client_flight_records) {
+        client_flight_open_ = false;
+      }
       return;
+    }
+    if (side == Side::server) {
+      if (!client_sent_before) {
+        return;  // EncryptedExtensions … Finished, before the client has finished
+      }
+      client_flight_open_ = false;  // the server has the client's Finished
     }
   }
   auto& facts = observation_.facts;
@@ -301,6 +341,7 @@ void HandshakeObserver::on_server_hello(std::string_view body) {
   if (hello.version >= tls13) {
     // RFC 8446 §4.2.11: the server accepted a PSK, i.e. resumed (or external PSK).
     facts.resumed = hello.pre_shared_key_selected;
+    client_flight_open_ = true;
     // RFC 8446 §2: everything after ServerHello is encrypted, in both directions.
     stop_parsing(Side::server);
     stop_parsing(Side::client);

@@ -10,13 +10,22 @@
 // network bytes, never reads out of bounds; memory is bounded by the caps in
 // record_parser.hpp. What it cannot parse becomes TlsFacts::parse_error, never a guess.
 //
-// Known limitation: in TLS 1.3 encrypted handshake messages and application data share the
-// outer content type 23, so the app counters use a rule of thumb: the client's first
-// encrypted record is its Finished flight (a client certificate sent in records of its own
-// is counted as application data), and the server's encrypted records that arrive before the
-// client's first one are its handshake flight (its NewSessionTickets are counted); a record
-// of at most 19 bytes is an encrypted alert (close_notify), as alerts are never counted in
-// TLS ≤ 1.2 either.
+// Known limitation: in TLS 1.3 encrypted handshake messages, alerts and application data
+// share the outer content type 23, so the app counters rest on record sizes and order:
+//  - the client's encrypted handshake flight (RFC 8446 §4.4: Finished, or Certificate +
+//    CertificateVerify + Finished when the server's encrypted CertificateRequest asked for
+//    one; one record each, several, or coalesced in one) is every client record from its
+//    first one up to and including the first of Finished size (4 + hash length + 1 + AEAD
+//    tag, unpadded), up to max_client_flight_records, and never past the first server record
+//    seen after the client's first one (the server answers only after the client's Finished,
+//    which the relay read and fed here before it could answer: RFC 8446 §4.6.1 tickets, or an
+//    SMTP reply). A padded Finished or a coalesced flight thus ends at that server record, and
+//    a command the sender wrote before it may be taken for the flight;
+//  - the server's encrypted records before the client's first one are its handshake flight
+//    (its NewSessionTickets are counted);
+//  - a record of alert size (2 + 1 + AEAD tag bytes: 19, or 11 with CCM_8) is an encrypted
+//    alert (close_notify), as alerts are never counted in TLS ≤ 1.2 either; the first one
+//    also says which side ended TLS first (TlsFacts::first_encrypted_alert).
 
 #include <cstdint>
 #include <optional>
@@ -37,6 +46,10 @@ inline constexpr std::size_t max_plaintext_evidence_bytes = 256;
 // A chain cut here may lack the issuer its verification needs: tls/verify.cpp then says "not
 // verified", never "untrusted", for any chain this long.
 inline constexpr std::size_t max_chain_certificates = 16;
+// Client records a TLS 1.3 client handshake flight may take (see above): Certificate (a chain
+// of up to 16 KiB needs 1-2 records, 2^14 bytes each, RFC 8446 §5.1), CertificateVerify,
+// Finished, with room for a sender that writes smaller records.
+inline constexpr std::size_t max_client_flight_records = 8;
 
 // Whether an alert ends the handshake: level fatal, or (TLS 1.3 lets the level be ignored,
 // RFC 8446 §6) any alert but those that may be warnings: close_notify, user_canceled,
@@ -89,6 +102,7 @@ class HandshakeObserver {
   void on_change_cipher_spec(Side side);
   void on_alert(Side side, const Record& record);
   void on_application_data(Side side, const Record& record);
+  void note_encrypted_alert(Side side);
   void on_handshake_message(Side side, const HandshakeMessage& message);
   void on_client_hello(std::string_view body);
   void on_server_hello(std::string_view body);
@@ -109,8 +123,10 @@ class HandshakeObserver {
   std::string server_session_id_;
   bool server_certificate_seen_ = false;
   bool server_hello_done_seen_ = false;
-  bool server_parse_failed_ = false;             // the server's flight was not fully seen
-  bool client_finished_flight_skipped_ = false;  // TLS 1.3 rule of thumb, see above
+  bool server_parse_failed_ = false;  // the server's flight was not fully seen
+  // TLS 1.3 rule of thumb, see above: the client's encrypted handshake flight is still due.
+  bool client_flight_open_ = false;
+  std::size_t client_flight_records_ = 0;
 };
 
 }  // namespace hopscope::tls
