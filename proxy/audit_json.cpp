@@ -460,6 +460,8 @@ class Encoder {
     field("server_app_records").number(t->server_app_records);
     field("client_app_bytes").number(t->client_app_bytes);
     field("server_app_bytes").number(t->server_app_bytes);
+    // Which side ended TLS first ("c>s", "s>c"): its encrypted alert, normally close_notify.
+    field("first_encrypted_alert").nonempty_text(t->first_encrypted_alert);
     field("parse_error").nonempty_text(t->parse_error);
     w_.end_object();
   }

@@ -792,6 +792,16 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.downstream.starttls.handshake = st.handshake;
   }
 
+  // Who ended the session. Inside TLS the side whose encrypted alert (close_notify) came first,
+  // whichever FIN reached the relay first: a server answers close_notify and closes at once,
+  // so its FIN can overtake that of a sender who waits for the server's close_notify.
+  [[nodiscard]] std::optional<Side> closer() const {
+    if (const auto& tls = facts_.upstream.tls; tls && !tls->first_encrypted_alert.empty()) {
+      return tls->first_encrypted_alert == "c>s" ? Side::client : Side::server;
+    }
+    return first_close_;
+  }
+
   void decide_end_reason() {
     if (forced_ || (context_->shutting_down && !timed_out_ && !recorder_.quit_acknowledged())) {
       facts_.end.reason = EndReason::shutdown;
@@ -803,9 +813,12 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (io_error_) {
       facts_.end.reason = EndReason::error;
       facts_.end.detail = io_error_;
-    } else if (first_close_ == Side::server) {
+    } else if (closer() == Side::server) {
       facts_.end.reason = EndReason::upstream_closed;
-      facts_.end.detail = upstream_end_detail_;
+      facts_.end.detail = first_close_ == Side::server
+                              ? upstream_end_detail_
+                              : "upstream ended TLS first (an encrypted alert, as close_notify), "
+                                "after the handshake";
     } else {
       facts_.end.reason = EndReason::client_closed;
     }
@@ -819,7 +832,7 @@ class Session : public std::enable_shared_from_this<Session> {
     FinishedSession done;
     finish_tls_facts(done);
     decide_end_reason();
-    facts_.downstream.closed_first = first_close_ == Side::client;
+    facts_.downstream.closed_first = closer() == Side::client;
     complete(std::move(done));
   }
 

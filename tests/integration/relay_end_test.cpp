@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include "postfix_instance.hpp"
 #include "relay_fixture.hpp"
@@ -117,6 +118,41 @@ TEST(RelayEnd, DrainCloseIsNotRecordedAsTheSenderClosing) {
   EXPECT_EQ(json_string(doc, "end.reason"), "shutdown");
   EXPECT_FALSE(closed_first(doc));
   EXPECT_FALSE(has_finding(doc, "SENDER_ABANDONED_AFTER_TLS")) << findings_text(doc);
+}
+
+// A sender that ends TLS politely, as Exchange Online does when it rejects the certificate
+// (450 4.7.320): close_notify, then it waits for the server's close_notify and its close
+// before closing its own socket. Upstream's FIN reaches the relay first, yet the sender ended
+// the session: its encrypted alert came first.
+TEST(RelayEnd, SenderCloseNotifyFirstIsTheSenderEndingEvenWhenUpstreamClosesFirst) {
+  TlsWorld world;
+  PostfixInstance postfix(postfix_tls12(world));
+  RelayProcess relay({.upstream = postfix.address()});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    ASSERT_TRUE(client.greet_and_ehlo().has_keyword("STARTTLS"));
+    ASSERT_EQ(client.command("STARTTLS").code, 220);
+    const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                                &SSL_CTX_free);
+    ASSERT_TRUE(ctx);
+    const std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+    ASSERT_TRUE(ssl);
+    SSL_set_fd(ssl.get(), client.fd());
+    ASSERT_EQ(SSL_connect(ssl.get()), 1);
+    EXPECT_EQ(SSL_shutdown(ssl.get()), 0);  // our close_notify is out; the server's is due
+    char byte = 0;
+    EXPECT_LE(SSL_read(ssl.get(), &byte, 1), 0);  // the server's close_notify, or its close
+    EXPECT_TRUE(client.wait_closed());            // upstream's end, passed on by the relay
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  const auto& doc = docs[0];
+  ASSERT_EQ(json_string(doc, "upstream.starttls.handshake"), "ok") << findings_text(doc);
+  EXPECT_EQ(json_string(doc, "end.reason"), "client_closed") << boost::json::serialize(doc);
+  EXPECT_EQ(json_string(doc, "upstream.tls.first_encrypted_alert"), "c>s");
+  EXPECT_TRUE(closed_first(doc));
+  EXPECT_TRUE(has_finding(doc, "SENDER_ABANDONED_AFTER_TLS")) << findings_text(doc);
 }
 
 // RFC 3207 §4: 454 "TLS not available due to temporary reason"; the mail then goes in clear.

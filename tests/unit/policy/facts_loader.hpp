@@ -182,6 +182,7 @@ inline TlsFacts tls_facts(const JsonValue& o) {
   t.server_app_records = static_cast<std::uint64_t>(integer(o, "server_app_records"));
   t.client_app_bytes = static_cast<std::uint64_t>(integer(o, "client_app_bytes"));
   t.server_app_bytes = static_cast<std::uint64_t>(integer(o, "server_app_bytes"));
+  t.first_encrypted_alert = str(o, "first_encrypted_alert");
   t.parse_error = str(o, "parse_error");
   return t;
 }

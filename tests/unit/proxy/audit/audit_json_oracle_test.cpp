@@ -450,6 +450,7 @@ class RandomFacts {
     t.server_app_records = u64();
     t.client_app_bytes = u64();
     t.server_app_bytes = u64();
+    t.first_encrypted_alert = coin() ? text() : std::string();
     t.parse_error = text();
     return t;
   }

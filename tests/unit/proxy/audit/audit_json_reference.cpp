@@ -209,6 +209,7 @@ class Encoder {
         {"server_app_records", t->server_app_records},
         {"client_app_bytes", t->client_app_bytes},
         {"server_app_bytes", t->server_app_bytes},
+        {"first_encrypted_alert", nonempty_text(t->first_encrypted_alert)},
         {"parse_error", nonempty_text(t->parse_error)},
     };
   }
