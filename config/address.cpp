@@ -96,10 +96,11 @@ EndpointParse parse_endpoint_explained(std::string_view text, bool allow_port_ze
   } else {
     const auto colon = text.find(':');
     if (colon == std::string_view::npos) {
-      result.problem = !text.empty() && std::all_of(text.begin(), text.end(), is_digit)
-                           ? "no host: a port alone is not an address, e.g. 0.0.0.0:" +
-                                 std::string(text) + " or [::]:" + std::string(text)
-                           : "no ':port'";
+      result.problem =
+          !text.empty() && std::all_of(text.begin(), text.end(), is_digit)
+              ? "no host: a port alone is not an address, e.g. 0.0.0.0:" + std::string(text) +
+                    " or [::]:" + std::string(text)
+              : "no ':port'";
       return result;
     }
     if (text.find(':', colon + 1) != std::string_view::npos) {
