@@ -85,6 +85,10 @@ CipherGrade grade_cipher(std::string_view cipher) {
 void check_tls_parameters(const TlsFacts& tls, const StartTlsFacts& starttls,
                           const std::string& leg, const config::PolicyConfig& policy,
                           FindingList& out) {
+  // The reply TLS followed: "220" (RFC 3207 §4), or what a firewall made of it (a PIX's NOOP
+  // answered 250, STARTTLS_MASKED), so that this finding never quotes a 220 that never came.
+  const std::string go_ahead =
+      "\"" + (starttls.reply ? std::to_string(starttls.reply->code) : std::string("220")) + "\"";
   if (starttls.handshake == "failed" || (tls.alert && tls.alert->level == "fatal")) {
     std::string evidence;
     if (tls.alert) {
@@ -103,14 +107,14 @@ void check_tls_parameters(const TlsFacts& tls, const StartTlsFacts& starttls,
       evidence += "; SNI " + printable(*tls.sni, 200);
     }
     out.add(FindingId::tls_handshake_failed, leg,
-            "the TLS handshake on " + display_leg(leg) + " failed after \"220\"" +
+            "the TLS handshake on " + display_leg(leg) + " failed after " + go_ahead +
                 (tls.alert ? ": " + printable(tls.alert->description, 60) : std::string{}),
             evidence);
   } else if (starttls.handshake == "incomplete" && tls.seen && tls.parse_error.empty()) {
     out.add(
         FindingId::tls_handshake_failed, leg,
         "the TLS handshake on " + display_leg(leg) + " never completed",
-        std::string("handshake started after \"220\" but did not finish; last seen: ") +
+        "handshake started after " + go_ahead + " but did not finish; last seen: " +
             (tls.version ? "ServerHello " + printable(*tls.version, 20)
                          : std::string("ClientHello only")) +
             (tls.server_certificates.empty()

@@ -145,7 +145,11 @@ TEST(PixNoop, StarttlsAnsweredTwoFiftyIsMaskedUpstreamNotInjection) {
 TEST(PixNoop, VerdictLeadsWithTheRewrittenStarttls) {
   const auto facts = pix_noop_session(false);
   const auto findings = evaluate(facts, {}, config::PolicyConfig{}, now);
-  ASSERT_TRUE(has(findings, FindingId::tls_handshake_failed)) << ids(findings);
+  const auto* failed = find(findings, FindingId::tls_handshake_failed, "upstream");
+  ASSERT_NE(failed, nullptr) << ids(findings);
+  // It quotes the reply TLS followed, not a 220 that never came.
+  EXPECT_FALSE(contains(failed->summary + failed->evidence, "220")) << failed->evidence;
+  EXPECT_TRUE(contains(failed->summary + failed->evidence, "\"250\"")) << failed->evidence;
   const auto line = verdict(facts, findings);
   EXPECT_EQ(line.rfind("hop \"upstream\" answered STARTTLS with \"250 2.0.0 Ok\", not 220", 0), 0U)
       << line;
