@@ -193,6 +193,7 @@ class Loader {
     for (const auto& [key, where] : seen_) {
       result.positions[key] = KeyPosition{where.line, where.column};
     }
+    result.as_read = config;
     if (result.errors.empty()) {
       result.config = std::move(config);
     }

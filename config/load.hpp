@@ -52,6 +52,10 @@ struct LoadResult {
   // position, so that checks made after loading (a trust bundle that cannot be read, a mode
   // this build cannot run) can point at the line as the loader's own errors do.
   std::map<std::string, KeyPosition> positions;
+  // The configuration as far as it was read, also when `errors` is not empty (a key with an
+  // error keeps its default): check-config runs its checks made after loading on it, so that
+  // a file with several faults has them all said at once (DESIGN.md §3).
+  Config as_read;
 };
 
 // An error about `key` found after loading, positioned where `result` saw the key (no

@@ -47,14 +47,20 @@ std::string quoted(const std::string& text) {
 // flows without it (DESIGN.md §5).
 int check_config(const std::string& file) {
   const auto result = config::load_file(file, config::Purpose::check);
-  if (!result.errors.empty()) {
-    return print_errors(result.errors);
+  if (!result.errors.empty() && result.positions.empty()) {
+    return print_errors(result.errors);  // unreadable, or a TOML syntax error
   }
-  const config::Config& cfg = *result.config;
-  std::vector<config::ConfigError> errors;
+  // The checks below run on what was read even when the loader found faults, so that every
+  // fault of the file is said at once; a key the loader refused is not judged twice.
+  const config::Config& cfg = result.config ? *result.config : result.as_read;
+  std::vector<config::ConfigError> errors = result.errors;
+  const auto refused = [&](std::string_view key) {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const config::ConfigError& e) { return e.key == key; });
+  };
   // The relay loads the trust store with this very call (AuditPipeline).
   std::string trust_error;
-  if (!hopscope::tls::Verifier::load(cfg.tls.trust, &trust_error)) {
+  if (!refused("tls.trust") && !hopscope::tls::Verifier::load(cfg.tls.trust, &trust_error)) {
     errors.push_back(config::error_at(result, file, "tls.trust",
                                       "\"system\" or a PEM bundle of CA certificates",
                                       quoted(cfg.tls.trust), trust_error));
@@ -62,11 +68,11 @@ int check_config(const std::string& file) {
   const std::string unsupported =
       std::string("a valid setting, but not supported by this version's relay (") +
       HOPSCOPE_VERSION + "), which refuses to start with it";
-  if (cfg.relay.mode != config::Mode::passthrough) {
+  if (cfg.relay.mode != config::Mode::passthrough && !refused("relay.mode")) {
     errors.push_back(config::error_at(result, file, "relay.mode", quoted("passthrough"),
                                       quoted("inspect"), unsupported));
   }
-  if (cfg.relay.transparent != config::Transparent::off) {
+  if (cfg.relay.transparent != config::Transparent::off && !refused("relay.transparent")) {
     errors.push_back(config::error_at(
         result, file, "relay.transparent", quoted("off"),
         quoted(cfg.relay.transparent == config::Transparent::redirect ? "redirect" : "tproxy"),

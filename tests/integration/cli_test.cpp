@@ -122,6 +122,18 @@ TEST(Cli, CheckConfigRefusesATrustBundleThatDoesNotExist) {
   EXPECT_EQ(r.out.find("OK"), std::string::npos) << r.out;
 }
 
+// DESIGN.md §3: every fault at once. The trust bundle is loaded after the file is read; it
+// used to be checked only once the loader's own errors were fixed.
+TEST(Cli, CheckConfigNamesAnUnreadableTrustBundleBesideOtherErrors) {
+  const ConfigFile file(
+      "[relay]\nmdoe = \"passthrough\"\n[tls]\ntrust = \"/nonexistent/ca.pem\"\n");
+  const auto r = hopscope({"check-config", file.path});
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.err.find(file.path + ":2:1: key 'relay.mdoe'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(file.path + ":4:9: key 'tls.trust'"), std::string::npos) << r.err;
+  EXPECT_LT(r.err.find("relay.mdoe"), r.err.find("tls.trust")) << r.err;  // in file order
+}
+
 TEST(Cli, CheckConfigRefusesATrustBundleWithoutCertificates) {
   const ConfigFile file("");
   const auto bundle = (file.dir.path() / "hostname").string();
