@@ -196,7 +196,10 @@ void check_starttls_not_go_ahead(const SessionFacts& facts, const std::vector<Ex
               "command " + quote(ex.command) + " answered " + reply_text(ex.reply));
       continue;
     }
-    if (!is_starttls(ex.command) || !is_starttls_reply_not_go_ahead(ex.code)) {
+    // A handshake that completed shows the server did start TLS: its 250 was an odd go-ahead,
+    // not a PIX's answer to NOOP (which can never end in a finished handshake).
+    if (!is_starttls(ex.command) || !is_starttls_reply_not_go_ahead(ex.code) ||
+        facts.upstream.starttls.handshake == "ok") {
       continue;
     }
     std::string evidence = "command " + quote(ex.command) + " answered " + reply_text(ex.reply) +
@@ -298,7 +301,8 @@ void check_injection(const SessionFacts& facts, FindingList& out) {
   // After a non-220 2xx the server never began TLS: its "plaintext" is its refusal of the
   // ClientHello it read as commands, and STARTTLS_MASKED carries it (check_starttls_not_go_ahead).
   const auto& reply = facts.upstream.starttls.reply;
-  const bool not_go_ahead = reply && is_starttls_reply_not_go_ahead(reply->code);
+  const bool not_go_ahead = reply && is_starttls_reply_not_go_ahead(reply->code) &&
+                            facts.upstream.starttls.handshake != "ok";
   if (const auto& server = facts.upstream.starttls.server_plaintext_after_220;
       server && !not_go_ahead) {
     out.add(FindingId::starttls_injection, upstream,
@@ -403,15 +407,13 @@ void check_sender_abandoned(const SessionFacts& facts, FindingList& out) {
   if (!tls || st.handshake != "ok" || !facts.messages.empty()) {
     return;
   }
-  // Who ended TLS first: the first encrypted alert (close_notify) when one was seen, because
-  // a polite sender's close_notify makes the server close at once and its FIN may reach the
-  // relay before the sender's; else the order of the TCP closes.
-  const auto& first_alert = tls->first_encrypted_alert;
-  const bool sender_closed =
-      first_alert.empty() ? facts.downstream.closed_first : first_alert == "c>s";
-  if (!sender_closed) {
+  // Who ended first is the relay's fact (closed_first): the side whose close_notify came
+  // before any close, else whose close came first (proxy/session.cpp closer()). A close_notify
+  // that answers the other side's close does not make its sender the one who ended.
+  if (!facts.downstream.closed_first) {
     return;
   }
+  const bool sent_close_notify = tls->first_encrypted_alert == "c>s";
   // The TLS observer leaves out the client's handshake flight (in TLS 1.3 also a client
   // certificate, tls/handshake_observer.hpp) and alerts, so 0 application records means "not
   // one command"; any sender that talks sends EHLO and at least QUIT.
@@ -423,9 +425,9 @@ void check_sender_abandoned(const SessionFacts& facts, FindingList& out) {
       " handshake completed; application-data records from the sender: " +
       std::to_string(tls->client_app_records) + " (" + std::to_string(tls->client_app_bytes) +
       " bytes); the sender " +
-      (first_alert == "c>s" ? "ended TLS first (its encrypted alert, a close_notify, came "
-                              "before any from the server)"
-                            : "closed the connection first");
+      (sent_close_notify ? "ended TLS first (its encrypted alert, a close_notify, came "
+                           "before any from the server)"
+                         : "closed the connection first");
   if (!tls->server_certificates.empty()) {
     evidence += "; server certificate " + describe_certificate(tls->server_certificates.front());
   }

@@ -80,8 +80,10 @@ int check_config(const std::string& file) {
   }
   // A warning, printed among the errors in file order.
   std::vector<config::ConfigError> warnings;
-  if (const auto problem =
-          config::audit_directory_problem(cfg.audit.directory, config::DirectoryCheck::inspect);
+  if (const auto problem = refused("audit.directory")
+                               ? std::string()
+                               : config::audit_directory_problem(cfg.audit.directory,
+                                                                 config::DirectoryCheck::inspect);
       !problem.empty()) {
     warnings.push_back(config::error_at(
         result, file, "audit.directory", "", "",

@@ -609,6 +609,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The side ended first: for upstream, say when (DESIGN.md §5 end.detail).
   void note_first_close(Side side, bool reset) {
     first_close_ = side;
+    if (observer_) {
+      alert_before_first_close_ = observer_->observation().facts.first_encrypted_alert;
+    }
     if (side == Side::server) {
       upstream_end_detail_ = upstream_end_detail(reset);
     }
@@ -792,12 +795,13 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.downstream.starttls.handshake = st.handshake;
   }
 
-  // Who ended the session. Inside TLS the side whose encrypted alert (close_notify) came first,
-  // whichever FIN reached the relay first: a server answers close_notify and closes at once,
-  // so its FIN can overtake that of a sender who waits for the server's close_notify.
+  // Who ended the session. Inside TLS, a side whose encrypted alert (close_notify) came before
+  // any close: a server answers close_notify and closes at once, so its FIN can overtake that
+  // of a sender who waits for the server's close_notify. An alert after a close answers it
+  // (a server's close_notify to the sender's FIN): then the first close decides.
   [[nodiscard]] std::optional<Side> closer() const {
-    if (const auto& tls = facts_.upstream.tls; tls && !tls->first_encrypted_alert.empty()) {
-      return tls->first_encrypted_alert == "c>s" ? Side::client : Side::server;
+    if (!alert_before_first_close_.empty()) {
+      return alert_before_first_close_ == "c>s" ? Side::client : Side::server;
     }
     return first_close_;
   }
@@ -864,6 +868,7 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::ReplyBoundary server_replies_;  // what the sender has been given of upstream's replies
   std::uint64_t registry_id_ = SessionRegistry::none;  // a refused session never registers
   std::optional<Side> first_close_;
+  std::string alert_before_first_close_;  // first_encrypted_alert when first_close_ was noted
   std::optional<std::string> upstream_end_detail_;  // set when upstream ended first
   // The message being transferred (follow_message), for upstream_end_detail.
   struct MessageInProgress {

@@ -23,9 +23,9 @@ struct Run {
   std::string err;
 };
 
-Run hopscope(std::vector<std::string> args) {
+Run hopscope(std::vector<std::string> args, const ProcessOptions& options = {}) {
   args.insert(args.begin(), hopscope_binary());
-  Process p(args);
+  Process p(args, options);
   Run r;
   EXPECT_TRUE(p.wait_for_eof(20s));
   r.code = p.wait(20s).value_or(-1);
@@ -132,6 +132,17 @@ TEST(Cli, CheckConfigNamesAnUnreadableTrustBundleBesideOtherErrors) {
   EXPECT_NE(r.err.find(file.path + ":2:1: key 'relay.mdoe'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(file.path + ":4:9: key 'tls.trust'"), std::string::npos) << r.err;
   EXPECT_LT(r.err.find("relay.mdoe"), r.err.find("tls.trust")) << r.err;  // in file order
+}
+
+// A key the loader refused is not judged again on the default it fell back to: here the
+// default audit directory, "hopscope-audit" in the working directory, is a file.
+TEST(Cli, CheckConfigJudgesARefusedKeyOnce) {
+  const ConfigFile file("[audit]\ndirectory = [\"/var/mail-audit\"]\n");
+  write_file((file.dir.path() / "hopscope-audit").string(), "a regular file\n");
+  const auto r = hopscope({"check-config", file.path}, {.working_directory = file.dir.path()});
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.err.find(file.path + ":2:13: key 'audit.directory'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
 }
 
 TEST(Cli, CheckConfigRefusesATrustBundleWithoutCertificates) {

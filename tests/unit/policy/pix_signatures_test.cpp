@@ -142,6 +142,18 @@ TEST(PixNoop, StarttlsAnsweredTwoFiftyIsMaskedUpstreamNotInjection) {
   EXPECT_FALSE(has(findings, FindingId::starttls_rejected)) << ids(findings);
 }
 
+// A server whose go-ahead is an odd 250 and whose TLS then works is no PIX: a NOOP answered
+// 250 can never end in a finished handshake.
+TEST(PixNoop, StarttlsAnsweredTwoFiftyWithAFinishedHandshakeIsNotMasked) {
+  auto facts = pix_noop_session(false);
+  for (auto* st : {&facts.upstream.starttls, &facts.downstream.starttls}) {
+    st->handshake = "ok";
+  }
+  facts.upstream.starttls.server_plaintext_after_220.reset();
+  const auto findings = evaluate(facts, {}, config::PolicyConfig{}, now);
+  EXPECT_FALSE(has(findings, FindingId::starttls_masked)) << ids(findings);
+}
+
 TEST(PixNoop, VerdictLeadsWithTheRewrittenStarttls) {
   const auto facts = pix_noop_session(false);
   const auto findings = evaluate(facts, {}, config::PolicyConfig{}, now);

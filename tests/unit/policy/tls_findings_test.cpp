@@ -106,10 +106,12 @@ std::string ids(const std::vector<Finding>& findings) {
 
 // ---- SENDER_ABANDONED_AFTER_TLS --------------------------------------------------------
 
-TEST(SenderAbandoned, SendersCloseNotifyDecidesEvenWhenUpstreamsFinCameFirst) {
+// The relay took the sender's close_notify, sent before any close, as the end (closed_first),
+// although Postfix answered it and its FIN came first; the evidence says how the sender ended.
+TEST(SenderAbandoned, SendersCloseNotifyIsSaidInTheEvidence) {
   auto facts = passthrough("TLSv1.2");
-  facts.downstream.closed_first = false;  // Postfix answered close_notify and closed at once
-  facts.end.reason = EndReason::upstream_closed;
+  facts.downstream.closed_first = true;
+  facts.end.reason = EndReason::client_closed;
   facts.upstream.tls->first_encrypted_alert = "c>s";
   const auto findings = evaluate(facts, {}, policy_config(), now);
   const Finding* f = find(findings, FindingId::sender_abandoned_after_tls);
@@ -118,9 +120,10 @@ TEST(SenderAbandoned, SendersCloseNotifyDecidesEvenWhenUpstreamsFinCameFirst) {
   EXPECT_NE(f->evidence.find("the sender ended TLS first"), std::string::npos) << f->evidence;
 }
 
-TEST(SenderAbandoned, ServersCloseNotifyFirstIsNotTheSenderAbandoning) {
+// The server ended TLS before any close: the relay's closed_first is false.
+TEST(SenderAbandoned, ServerEndingFirstIsNotTheSenderAbandoning) {
   auto facts = passthrough("TLSv1.2");
-  facts.downstream.closed_first = true;  // the sender's FIN reached the relay first
+  facts.downstream.closed_first = false;
   facts.upstream.tls->first_encrypted_alert = "s>c";
   const auto findings = evaluate(facts, {}, policy_config(), now);
   EXPECT_EQ(find(findings, FindingId::sender_abandoned_after_tls), nullptr) << ids(findings);
