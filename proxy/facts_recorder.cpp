@@ -318,7 +318,9 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
         facts_.upstream.ehlo_reply = reply;
         if (const auto caps = smtp::Capabilities::from_reply(r.reply)) {
           facts_.upstream.capabilities = caps->lines();
-          facts_.upstream.starttls.offered = caps->has("STARTTLS");
+          // A reply past the codec's caps keeps only its first lines; STARTTLS on a dropped
+          // line was still seen (Reply::dropped_starttls), so the offer is a fact either way.
+          facts_.upstream.starttls.offered = caps->has("STARTTLS") || r.reply.dropped_starttls;
           // Passthrough relays the reply verbatim: the sender is shown the same.
           facts_.downstream.starttls.offered = facts_.upstream.starttls.offered;
         }
@@ -371,6 +373,9 @@ void FactsRecorder::session_ended() {
     return;
   }
   session_ended_ = true;
+  // A transaction open when the session ended (upstream gone after RCPT, a timeout, the
+  // drain) that never reached DATA or BDAT sent no message, as on QUIT or RSET.
+  close_transaction();
   // RFC 5321 §4.1.1.10: a connection lost in the middle of a transaction cancels it. A
   // message whose content never reached its end was not delivered; a refused one already has
   // its answer (the refusal) and says nothing more here.

@@ -55,8 +55,9 @@ class FactsRecorder {
   // A message whose content was cut off before its end (the final dot, or the end of the
   // BDAT LAST chunk) gets the size of the content seen so far, no SHA-256, and a
   // message_incomplete anomaly; a message that did end but whose final reply never came gets
-  // a final_reply_missing anomaly. Call it once, before taking the facts and after the last
-  // event; later calls do nothing.
+  // a final_reply_missing anomaly; an open transaction that never reached DATA or BDAT is
+  // not a message, however the session ended. Call it once, before taking the facts and after the
+  // last event; later calls do nothing.
   void session_ended();
 
   // A message's content is complete (its final dot, or BDAT LAST's whole chunk) and its
@@ -83,8 +84,9 @@ class FactsRecorder {
   // The codec dropped a message's partial content (RSET, MAIL, HELO/EHLO or DATA before a
   // BDAT message was complete): it is not part of the next message.
   void discard_partial_content();
-  // The open transaction ends (MAIL, RSET, HELO/EHLO, QUIT): one that never reached DATA or
-  // BDAT sent no message (an address probe, all recipients refused) and is not kept as one.
+  // The open transaction ends (MAIL, RSET, HELO/EHLO, QUIT, the session's end): one that never
+  // reached DATA or BDAT sent no message (an address probe, all recipients refused) and is not kept
+  // as one.
   void close_transaction();
   void add_transcript(Clock::time_point now, std::string dir, std::string line,
                       std::optional<std::uint64_t> data_bytes = std::nullopt);

@@ -21,6 +21,19 @@ constexpr bool is_ehlo_break(char ch) {
 
 }  // namespace
 
+std::string_view ehlo_keyword(std::string_view reply_line) {
+  const std::string_view text = line_text(reply_line);
+  std::size_t start = 0;
+  while (start < text.size() && is_ehlo_break(text[start])) {
+    ++start;
+  }
+  std::size_t end = start;
+  while (end < text.size() && !is_ehlo_break(text[end])) {
+    ++end;
+  }
+  return text.substr(start, end - start);
+}
+
 std::optional<Capabilities> Capabilities::from_reply(const Reply& reply) {
   if (reply.code < 200 || reply.code > 299 || reply.lines.empty()) {
     return std::nullopt;

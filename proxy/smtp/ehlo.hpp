@@ -20,6 +20,11 @@ struct Capability {
   friend bool operator==(const Capability&, const Capability&) = default;
 };
 
+// The capability keyword of one EHLO reply line ("250-STARTTLS" -> "STARTTLS",
+// "250-AUTH=LOGIN PLAIN" -> "AUTH"), as Capabilities reads it: the first word of the text
+// after "250-" / "250 ", words ending at SP, TAB or '='. Empty when the line has none.
+[[nodiscard]] std::string_view ehlo_keyword(std::string_view reply_line);
+
 class Capabilities {
  public:
   // Outcomes: the set for a 2xx reply (a bare "250 host" greeting gives an empty set);

@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "proxy/smtp/ascii.hpp"
+#include "proxy/smtp/ehlo.hpp"
+
 namespace hopscope::smtp {
 namespace {
 
@@ -118,6 +121,11 @@ void ReplyParser::on_line(std::string text) {
   }
   if (current_.lines.size() >= max_reply_lines_ ||
       current_bytes_ + text.size() > max_reply_bytes_) {
+    // The first line is the greeting, not a capability (RFC 5321 §4.1.1.1).
+    const bool keyword_line = current_.lines.size() + current_.dropped_lines > 0;
+    if (keyword_line && iequals(ehlo_keyword(text), "STARTTLS")) {
+      current_.dropped_starttls = true;
+    }
     ++current_.dropped_lines;
     if (!too_long_reported_) {
       too_long_reported_ = true;

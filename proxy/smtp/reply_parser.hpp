@@ -23,6 +23,10 @@ struct Reply {
   std::string enhanced;            // "2.0.0" when the first line carries one, else empty
   std::vector<std::string> lines;  // at most max_reply_lines
   std::size_t dropped_lines = 0;   // lines past the caps (a ReplyTooLong was reported)
+  // A dropped line (not the first) has the EHLO keyword STARTTLS (RFC 3207 §4): whether an
+  // EHLO reply offers STARTTLS is still known when its line was not kept. Every dropped line
+  // is looked at, so the answer is exact; the lines themselves are not kept.
+  bool dropped_starttls = false;
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
@@ -43,7 +47,8 @@ struct MalformedReply {
 };
 
 // The reply grew past max_reply_lines or max_reply_bytes; reported once, when it happens.
-// Further continuation lines are dropped (counted); the Reply follows when its last line comes.
+// Further continuation lines are dropped (counted, STARTTLS noted); the Reply follows when its last
+// line comes.
 struct ReplyTooLong {
   int code = 0;
   std::size_t max_lines = 0;

@@ -655,5 +655,75 @@ TEST(FactsRecorder, AnsweredMessagesRaiseNoAnomalyAtTheEnd) {
   EXPECT_EQ(h.facts.messages[1].sha256, sha256_of("abc"));
 }
 
+// Upstream drops the connection after RCPT (or the session times out, or is drained) before
+// DATA was sent: the transaction sent no message, as when it ends with QUIT or RSET. The
+// README: a transaction that never reached DATA or BDAT is not in `messages`.
+TEST(FactsRecorder, TransactionCutOffBeforeDataIsNotAMessage) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("EHLO a\r\n", t);
+  h.server("250 mx\r\n", t);
+  h.client("MAIL FROM:<s@example.org>\r\n", t);
+  h.server("250 ok\r\n", t);
+  h.client("RCPT TO:<a@contoso.com>\r\n", t);  // upstream closes without a reply
+  ASSERT_EQ(h.facts.messages.size(), 1U);      // the open transaction, until the end
+  h.recorder.session_ended();
+  EXPECT_TRUE(h.facts.messages.empty());
+  EXPECT_TRUE(h.facts.anomalies.empty());
+  EXPECT_EQ(h.facts.transcript.back().line, "RCPT TO:<a@contoso.com>");  // still in the transcript
+}
+
+// Only the open transaction goes: the messages before it stay, and so does a pipelined
+// transaction whose DATA was sent (that one was cut off, and says so).
+TEST(FactsRecorder, SessionEndDropsOnlyTheTransactionThatNeverReachedData) {
+  Harness h;
+  const auto t = h.start;
+  h.server("220 mx\r\n", t);
+  h.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  h.server("250 ok\r\n250 ok\r\n354 go\r\n", t);
+  h.client("one\r\n.\r\n", t);
+  h.server("250 queued\r\n", t);
+  h.client("MAIL FROM:<c@x>\r\nRCPT TO:<d@x>\r\n", t);
+  h.server("250 ok\r\n", t);
+  h.recorder.session_ended();
+  ASSERT_EQ(h.facts.messages.size(), 1U);
+  EXPECT_EQ(h.facts.messages[0].mail_from, "a@x");
+  EXPECT_TRUE(h.facts.anomalies.empty());
+
+  Harness g;
+  g.server("220 mx\r\n", t);
+  g.client("MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", t);
+  g.server("250 ok\r\n250 ok\r\n", t);  // DATA sent, its reply never came
+  g.recorder.session_ended();
+  expect_cut_off(g.facts, 0, "final dot");
+}
+
+// An EHLO reply longer than the codec keeps (its first max_reply_lines lines): STARTTLS on a
+// line past the cap is still an offer, on both legs (passthrough relays it verbatim). Without
+// it on any line, the offer is known to be absent. The acceptance repro: 200,000 lines, then
+// "250 STARTTLS".
+TEST(FactsRecorder, StartTlsPastTheReplyLineCapIsStillOffered) {
+  for (const bool offered : {true, false}) {
+    smtp::Limits limits;
+    limits.max_reply_lines = 10;
+    Harness h(limits);
+    const auto t = h.start;
+    h.server("220 mx\r\n", t);
+    h.client("EHLO a\r\n", t);
+    std::string reply = "250-mx\r\n";
+    for (int i = 0; i < 50; ++i) {
+      reply += "250-X-CAP-" + std::to_string(i) + " filler\r\n";
+    }
+    reply += offered ? "250 STARTTLS\r\n" : "250 X-LAST\r\n";
+    h.server(reply, t);
+    ASSERT_TRUE(h.facts.upstream.ehlo_reply.has_value());
+    EXPECT_EQ(h.facts.upstream.ehlo_reply->lines.size(), 10U);
+    EXPECT_EQ(anomalies_of(h.facts, "reply_too_long").size(), 1U);
+    EXPECT_EQ(h.facts.upstream.starttls.offered, offered);
+    EXPECT_EQ(h.facts.downstream.starttls.offered, offered);
+  }
+}
+
 }  // namespace
 }  // namespace hopscope

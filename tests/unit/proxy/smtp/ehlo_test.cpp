@@ -100,5 +100,29 @@ TEST(Capabilities, NotAnEhloReply) {
   EXPECT_TRUE(bare->items().empty());
 }
 
+// ehlo_keyword reads a line as Capabilities does (the reply parser relies on it for lines it
+// does not keep).
+TEST(Capabilities, EhloKeywordAgreesWithTheCapabilitySet) {
+  const std::vector<std::string> lines = {"250-STARTTLS",
+                                          "250-starttls\tx",
+                                          "250-AUTH=LOGIN PLAIN",
+                                          "250- \tSIZE 1000",
+                                          "250-XXXXXXXA",
+                                          "250 ",
+                                          "250",
+                                          "250-8BITMIME"};
+  for (const auto& line : lines) {
+    Reply reply;
+    reply.code = 250;
+    reply.lines = {"250-mx", line};
+    const auto caps = Capabilities::from_reply(reply);
+    ASSERT_TRUE(caps.has_value());
+    const std::string expected = caps->items().empty() ? "" : caps->items().front().keyword;
+    EXPECT_EQ(ehlo_keyword(line), expected) << line;
+  }
+  EXPECT_EQ(ehlo_keyword("250-AUTH=LOGIN PLAIN"), "AUTH");
+  EXPECT_EQ(ehlo_keyword("250 STARTTLS"), "STARTTLS");
+}
+
 }  // namespace
 }  // namespace hopscope::smtp

@@ -148,5 +148,67 @@ TEST(ReplyParser, IsLazyAfterAReply) {
   EXPECT_EQ(parser.take_buffered(), "\x16\x03\x03");
 }
 
+// An EHLO reply past the line cap: STARTTLS on a line that is not kept is still seen, so
+// whether it was offered is a fact, not a guess (the acceptance repro: 200,000 lines, then
+// "250 STARTTLS"). The limit at -1, at and +1 of the STARTTLS line.
+TEST(ReplyParser, StartTlsOnADroppedLineIsStillSeen) {
+  const std::string reply = "250-mx\r\n250-SIZE 1\r\n250 STARTTLS\r\n";
+  for (std::size_t limit : {4U, 3U, 2U}) {
+    const auto events = parse({reply}, limit);
+    const auto& r = std::get<Reply>(events.back());
+    EXPECT_EQ(r.dropped_starttls, limit < 3) << "limit=" << limit;
+    EXPECT_EQ(r.dropped_lines, limit < 3 ? 1U : 0U) << "limit=" << limit;
+  }
+}
+
+// The keyword as Capabilities reads it: case-insensitive, ending at SP, TAB or '='. Another
+// keyword that starts with STARTTLS, a later word, or a greeting line is not an offer.
+TEST(ReplyParser, DroppedStartTlsMatchesOnlyTheKeyword) {
+  const auto dropped_starttls = [](const std::string& line) {
+    const auto events = parse({"250-mx\r\n" + line + "\r\n250 end\r\n"}, 1);
+    return std::get<Reply>(events.back()).dropped_starttls;
+  };
+  EXPECT_TRUE(dropped_starttls("250-starttls"));
+  EXPECT_TRUE(dropped_starttls("250-StartTLS\tx"));
+  EXPECT_TRUE(dropped_starttls("250-STARTTLS=x"));
+  EXPECT_TRUE(dropped_starttls("250-STARTTLS REQUIRED"));
+  EXPECT_FALSE(dropped_starttls("250-STARTTLSX"));
+  EXPECT_FALSE(dropped_starttls("250-X-STARTTLS"));
+  EXPECT_FALSE(dropped_starttls("250-XXXXXXXA"));
+  EXPECT_FALSE(dropped_starttls("250-AUTH STARTTLS"));
+  // A greeting dropped by the byte cap names the host, not a capability.
+  const auto greeting = parse({"250-STARTTLS\r\n250 x\r\n"}, 10, 5);
+  EXPECT_FALSE(std::get<Reply>(greeting.back()).dropped_starttls);
+  // The flag belongs to its reply: the next one starts without it.
+  const auto two = parse({"250-mx\r\n250 STARTTLS\r\n250-mx\r\n250 PIPELINING\r\n"}, 1);
+  ASSERT_EQ(two.size(), 4U);
+  EXPECT_TRUE(std::get<Reply>(two[1]).dropped_starttls);
+  EXPECT_FALSE(std::get<Reply>(two[3]).dropped_starttls);
+}
+
+// Dropping lines keeps the every-split property: the same events, flag included, however
+// the bytes arrive.
+TEST(ReplyParser, SameEventsForEverySplitPointWhenLinesAreDropped) {
+  const std::string wire_capped =
+      "250-mail1.fabrikam.com Hello\r\n250-SIZE 37748736\r\n250-PIPELINING\r\n"
+      "250-starttls\r\n250 XRDST\r\n"
+      "250-mx\r\n250-A\r\n250-B\r\n250 STARTTLSX\r\n";
+  const auto whole = parse({wire_capped}, 2);
+  ASSERT_EQ(whole.size(), 4U);
+  EXPECT_TRUE(std::get<Reply>(whole[1]).dropped_starttls);
+  EXPECT_FALSE(std::get<Reply>(whole[3]).dropped_starttls);
+  for (std::size_t cut = 0; cut <= wire_capped.size(); ++cut) {
+    EXPECT_EQ(parse(test::cut_at(wire_capped, cut), 2), whole) << "cut=" << cut;
+  }
+  EXPECT_EQ(parse(test::bytewise(wire_capped), 2), whole);
+  const std::uint64_t seed = std::random_device{}();
+  std::cout << "ReplyParser dropped-lines random split seed=" << seed << "\n";
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 200; ++round) {
+    ASSERT_EQ(parse(test::random_pieces(wire_capped, rng), 2), whole)
+        << "seed=" << seed << " round=" << round;
+  }
+}
+
 }  // namespace
 }  // namespace hopscope::smtp
