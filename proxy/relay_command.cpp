@@ -4,9 +4,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -46,8 +48,12 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr int exit_config = 2;
 constexpr int exit_failure = 3;
-// Pause after an accept error such as EMFILE, so a full descriptor table is not a busy loop.
+// Pause after an accept error such as EMFILE, so a full descriptor table is not a busy loop:
+// with no descriptor free, accept(2) fails at once, whether or not a connection waits (which
+// stays in the listen queue).
 constexpr auto accept_error_pause = std::chrono::milliseconds(100);
+// While accept keeps failing, its warning is repeated at most this often.
+constexpr auto accept_warning_every = std::chrono::seconds(10);
 // How often the drain checks whether the sessions are gone.
 constexpr auto drain_poll = std::chrono::milliseconds(50);
 // After the drain period, how long closed sessions get to write their documents.
@@ -75,12 +81,85 @@ void raise_descriptor_limit(std::uint32_t max_sessions) {
   }
   const auto needed = static_cast<rlim_t>(max_sessions) * 2 + 64;
   if (limit.rlim_cur < needed) {
+    // What happens at the limit: a sender accepted when no descriptor is left for its
+    // upstream socket gets 421 4.3.2 (session.cpp); when none is left to accept with, the
+    // connection waits in the listen queue until sessions end.
     spdlog::warn(
-        "file descriptor limit {} is below the {} that max_sessions = {} needs; sessions beyond "
-        "it will be refused by the kernel (raise LimitNOFILE or ulimit -n)",
-        limit.rlim_cur, needed, max_sessions);
+        "file descriptor limit {} is below the {} that max_sessions = {} needs; beyond about {} "
+        "sessions, senders get \"421 4.3.2 out of file descriptors\" and further connections "
+        "wait in the listen queue, unanswered, until sessions end (raise LimitNOFILE or ulimit "
+        "-n)",
+        limit.rlim_cur, needed, max_sessions, limit.rlim_cur > 64 ? (limit.rlim_cur - 64) / 2 : 0);
   }
 }
+
+// Accept errors (EMFILE when the descriptor table is full) repeat every accept_error_pause on
+// each listener for as long as they last, and at the limit accept fails and works in turn as
+// sessions end. One warning per accept_warning_every at most, the first at once, each later
+// one with the number of failures not said; and, after a warning, one line when accept works
+// again. Shared by the accept loops of every thread.
+class AcceptErrorLog {
+ public:
+  void failed(const std::string& listener, const boost::system::error_code& ec) {
+    const auto now = std::chrono::steady_clock::now();
+    const std::lock_guard lock(mutex_);
+    if (!failing_.load(std::memory_order_relaxed)) {
+      failing_.store(true, std::memory_order_relaxed);
+      since_ = now;
+      failures_ = 0;
+    }
+    ++failures_;
+    if (warned_ && now - last_warned_ < accept_warning_every) {
+      ++unsaid_;
+      return;
+    }
+    if (!warned_) {
+      spdlog::warn(
+          "accept on {}: {}; new connections wait in the listen queue; retrying every {} ms "
+          "(this warning is repeated at most every {} s)",
+          listener, ec.message(), accept_error_pause.count(), accept_warning_every.count());
+    } else {
+      spdlog::warn("accept on {}: {} ({} more failure{} not logged since the last line)", listener,
+                   ec.message(), unsaid_, unsaid_ == 1 ? "" : "s");
+    }
+    warned_ = true;
+    last_warned_ = now;
+    unsaid_ = 0;
+    said_since_working_ = true;
+  }
+
+  // After every successful accept: costs one relaxed load unless accept was failing.
+  void succeeded(const std::string& listener) {
+    if (!failing_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    const std::lock_guard lock(mutex_);
+    if (!failing_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    failing_.store(false, std::memory_order_relaxed);
+    if (!said_since_working_) {
+      return;  // this failure was not said: neither is its end
+    }
+    said_since_working_ = false;
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - since_);
+    spdlog::info("accept on {} works again after {}.{:03} s: {} failure{}, {} of them not logged",
+                 listener, took.count() / 1000, took.count() % 1000, failures_,
+                 failures_ == 1 ? "" : "s", unsaid_);
+    unsaid_ = 0;
+  }
+
+ private:
+  std::atomic<bool> failing_{false};
+  std::mutex mutex_;                                   // guards the rest
+  bool warned_ = false;                                // the first warning was said
+  bool said_since_working_ = false;                    // a line was said since accept last worked
+  std::chrono::steady_clock::time_point since_;        // accept began failing
+  std::chrono::steady_clock::time_point last_warned_;  // the last warning line
+  std::uint64_t failures_ = 0;                         // since accept began failing
+  std::uint64_t unsaid_ = 0;                           // failures since the last line
+};
 
 // SO_REUSEPORT lets every socket of the same user join a listening group: a second hopscope
 // on the same address would bind fine and take half of the mail. A plain bind first (no
@@ -108,12 +187,14 @@ int address_in_use(const tcp::endpoint& endpoint) {
 // One accept loop per listener and thread; sessions stay on the thread that accepted them
 // (the kernel spreads connections over the SO_REUSEPORT listeners), so no session is handed
 // between threads. The acceptor outlives the loop: run_relay owns it until the threads end.
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<RelayContext> context) {
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<RelayContext> context,
+                                  std::shared_ptr<AcceptErrorLog> errors) {
   boost::system::error_code listener_ec;
   auto listener = acceptor.local_endpoint(listener_ec);
   if (listener_ec) {
     listener = tcp::endpoint(tcp::v6(), 0);  // unspecified: each session asks its socket
   }
+  const std::string listener_text = listener.address().to_string();
   for (;;) {
     tcp::endpoint peer;  // from accept(2) itself: no getpeername(2) per session
     auto [ec, socket] = co_await acceptor.async_accept(peer, use_tuple);
@@ -121,12 +202,12 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
       co_return;
     }
     if (ec) {
-      spdlog::warn("accept on {}: {}", acceptor.local_endpoint().address().to_string(),
-                   ec.message());
+      errors->failed(listener_text, ec);
       asio::steady_timer pause(acceptor.get_executor(), accept_error_pause);
       co_await pause.async_wait(use_tuple);
       continue;
     }
+    errors->succeeded(listener_text);
     const std::string client_ip = peer.address().to_string();
     auto executor = socket.get_executor();
     const auto admission = context->limits.acquire(client_ip);
@@ -198,8 +279,14 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
   }
   const auto drain_end = std::chrono::steady_clock::now() + context->config->relay.timeouts.drain;
   // A second signal ends the drain early.
-  signals.async_wait([context](const boost::system::error_code& ec, int) {
+  signals.async_wait([context](const boost::system::error_code& ec, int signal_number) {
     if (!ec) {
+      // Said, as the first signal was: sessions cut mid-message are the operator's doing.
+      spdlog::warn(
+          "signal {} received again: closing {} session{} now, without waiting for "
+          "them (senders retry what was cut off)",
+          signal_number, context->limits.active(), context->limits.active() == 1 ? "" : "s");
+      context->cut_short = true;
       context->shutting_down = true;
       context->registry.close_all(SessionRegistry::CloseKind::now);
     }
@@ -354,8 +441,9 @@ int run_relay(config::Config config, const RelayOptions& options) {
                shared_config->relay.upstream->to_string(), "passthrough",
                shared_config->audit.directory);
 
+  auto accept_errors = std::make_shared<AcceptErrorLog>();
   for (auto& acceptor : acceptors) {
-    asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor, context),
+    asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor, context, accept_errors),
                    [](const std::exception_ptr& e) {
                      if (e) {
                        spdlog::critical("accept loop failed unexpectedly");

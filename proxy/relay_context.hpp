@@ -116,6 +116,7 @@ struct RelayContext {
   SessionLimits limits;
   SessionRegistry registry;
   std::atomic<bool> shutting_down{false};  // drain period over: sessions were closed by us
+  std::atomic<bool> cut_short{false};      // a second signal ended the drain early
 
   RelayContext(std::shared_ptr<const config::Config> cfg, std::shared_ptr<AuditPipeline> pipeline,
                std::shared_ptr<SessionIdGenerator> id_generator)

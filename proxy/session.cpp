@@ -32,6 +32,7 @@
 #include "proxy/smtp/reply_boundary.hpp"
 #include "tls/handshake_observer.hpp"
 #include "tls/record_parser.hpp"
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 namespace hopscope {
@@ -239,6 +240,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Connects to the configured upstream within timeouts.connect. On failure the sender gets
   // "421 4.4.0" with the reason and retries later; nothing was relayed, so nothing is lost.
+  // When hopscope itself has no descriptor for the socket, it is "421 4.3.2" and end.reason
+  // limit instead (refuse_for_shortage): upstream was never tried.
   asio::awaitable<bool> connect_upstream() {
     if (!config_.relay.upstream) {
       facts_.upstream.connect_error = "no upstream configured";
@@ -249,6 +252,16 @@ class Session : public std::enable_shared_from_this<Session> {
       const auto literal = asio::ip::make_address(target.host, literal_ec);
       if (!literal_ec) {
         // An address literal needs no resolver (which would cost a thread hop per session).
+        const tcp::endpoint endpoint(literal, target.port);
+        // socket(2) on its own first: failing there for want of descriptors or memory is
+        // hopscope's own limit, and upstream has not been tried. (Any other failure to open
+        // is reported by the connect, which opens again.)
+        boost::system::error_code open_ec;
+        upstream_.open(endpoint.protocol(), open_ec);
+        if (auto shortage =
+                resource_shortage(open_ec, "a socket to upstream " + target.to_string())) {
+          co_return co_await refuse_for_shortage(std::move(*shortage));
+        }
         // The deadline closes the socket, which ends the connect (no parallel group).
         connecting_ = true;
         watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -258,7 +271,6 @@ class Session : public std::enable_shared_from_this<Session> {
             self->upstream_.close(ignored);
           }
         });
-        const tcp::endpoint endpoint(literal, target.port);
         auto [cec] = co_await upstream_.async_connect(endpoint, use_tuple);
         connecting_ = false;
         watchdog_.cancel();
@@ -277,6 +289,10 @@ class Session : public std::enable_shared_from_this<Session> {
         facts_.upstream.connect_error = "resolving " + target.host + " timed out after " +
                                         seconds_text(config_.relay.timeouts.connect);
       } else if (auto& [rec, results] = *resolution; rec) {
+        // getaddrinfo(3) needs descriptors too (EAI_SYSTEM with errno EMFILE).
+        if (auto shortage = resource_shortage(rec, "resolving " + target.host)) {
+          co_return co_await refuse_for_shortage(std::move(*shortage));
+        }
         facts_.upstream.connect_error = "cannot resolve " + target.host + ": " + rec.message();
       } else {
         auto connected = co_await (asio::async_connect(upstream_, results, use_tuple) ||
@@ -285,6 +301,11 @@ class Session : public std::enable_shared_from_this<Session> {
           facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
+          // async_connect opens a socket per address: EMFILE and the like come from there.
+          if (auto shortage =
+                  resource_shortage(cec, "a socket to upstream " + target.to_string())) {
+            co_return co_await refuse_for_shortage(std::move(*shortage));
+          }
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
         } else {
           co_return upstream_ready(endpoint);
@@ -325,6 +346,61 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     resolving_ = false;
     co_return std::move(lookup->result);
+  }
+
+  // hopscope's own limit, not upstream's: what the sender is told and what end.detail says.
+  struct Shortage {
+    std::string said;    // "out of file descriptors (limit 256)"
+    std::string detail;  // end.detail
+  };
+
+  // EMFILE/ENFILE (socket(2), getaddrinfo(3): no descriptor left) and ENOBUFS/ENOMEM (no
+  // kernel memory for a socket) are a shortage on this host: nothing reached upstream, so it
+  // must not be reported unreachable. nullopt for any other error. `what` is what was needed.
+  static std::optional<Shortage> resource_shortage(const boost::system::error_code& ec,
+                                                   const std::string& what) {
+    if (ec.category() != boost::system::system_category()) {
+      return std::nullopt;
+    }
+    std::string said;
+    switch (ec.value()) {
+      case EMFILE: {
+        rlimit limit{};
+        said = "out of file descriptors";
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+          said += " (limit " + std::to_string(limit.rlim_cur) + ")";
+        }
+        break;
+      }
+      case ENFILE:
+        said = "out of file descriptors (the system's file table is full)";
+        break;
+      case ENOBUFS:
+      case ENOMEM:
+        said = "out of memory for sockets";
+        break;
+      default:
+        return std::nullopt;
+    }
+    auto detail = said + ": could not open " + what + " (" + ec.message() +
+                  "); upstream was not tried (raise LimitNOFILE or ulimit -n, or lower "
+                  "relay.max_sessions)";
+    return Shortage{std::move(said), std::move(detail)};
+  }
+
+  // RFC 5321 §4.3.2 / RFC 3463 X.3.2 "system not accepting network messages": like a
+  // max_sessions refusal (refuse), the sender retries later; upstream facts stay untouched.
+  asio::awaitable<bool> refuse_for_shortage(Shortage shortage) {
+    if (forced_) {
+      co_return co_await refuse_unreachable();  // shutdown while resolving: says so
+    }
+    facts_.end.reason = EndReason::limit;
+    facts_.end.detail = std::move(shortage.detail);
+    const std::string line = "421 4.3.2 hopscope: " + shortage.said + "; try again later\r\n";
+    recorder_.said_to_sender(line, Clock::now());
+    co_await say_goodbye(line);
+    unreachable_ = true;  // finish() writes the document without upstream's side
+    co_return false;
   }
 
   asio::awaitable<bool> refuse_unreachable() {
@@ -434,6 +510,13 @@ class Session : public std::enable_shared_from_this<Session> {
             // max_sessions) until the command timeout.
             close_both();
           }
+        } else if (facts_.bytes_server_to_client == 0 && !closed_by_us_) {
+          // The sender gave up before upstream said a word: nothing upstream could still say
+          // reaches a sender, as SMTP clients do not half-close. Waiting for a greeting that
+          // may never come (an upstream whose accept queue is full) would hold the session
+          // and its max_sessions_per_client slot until the greeting deadline.
+          sender_left_before_greeting_ = true;
+          close_both();
         }
         co_return;
       }
@@ -809,7 +892,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void decide_end_reason() {
     if (forced_ || (context_->shutting_down && !timed_out_ && !recorder_.quit_acknowledged())) {
       facts_.end.reason = EndReason::shutdown;
-      facts_.end.detail = "closed at the end of the drain period";
+      facts_.end.detail = context_->cut_short ? "closed by a second signal during the drain"
+                                              : "closed at the end of the drain period";
     } else if (timed_out_) {
       facts_.end.reason = EndReason::timeout;
     } else if (recorder_.quit_acknowledged()) {
@@ -825,6 +909,13 @@ class Session : public std::enable_shared_from_this<Session> {
                                 "after the handshake";
     } else {
       facts_.end.reason = EndReason::client_closed;
+      if (sender_left_before_greeting_) {
+        const auto waited =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+        facts_.end.detail = "the sender closed " + std::to_string(waited.count()) +
+                            " ms after connecting, before upstream's greeting: upstream "
+                            "accepted the connection but said nothing";
+      }
     }
   }
 
@@ -868,6 +959,7 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::ReplyBoundary server_replies_;  // what the sender has been given of upstream's replies
   std::uint64_t registry_id_ = SessionRegistry::none;  // a refused session never registers
   std::optional<Side> first_close_;
+  bool sender_left_before_greeting_ = false;
   std::string alert_before_first_close_;  // first_encrypted_alert when first_close_ was noted
   std::optional<std::string> upstream_end_detail_;  // set when upstream ended first
   // The message being transferred (follow_message), for upstream_end_detail.

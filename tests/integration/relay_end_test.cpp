@@ -155,6 +155,62 @@ TEST(RelayEnd, SenderCloseNotifyFirstIsTheSenderEndingEvenWhenUpstreamClosesFirs
   EXPECT_TRUE(has_finding(doc, "SENDER_ABANDONED_AFTER_TLS")) << findings_text(doc);
 }
 
+// An upstream that accepts but never greets (its accept queue full, say): a sender that gives
+// up ends the session at once, instead of holding it (and its max_sessions_per_client slot)
+// until the greeting deadline, and the audit says what happened.
+TEST(RelayEnd, SenderLeavingBeforeTheGreetingEndsTheSessionAtOnce) {
+  std::promise<void> checked;  // the upstream holds its socket open until the test is done
+  ScriptedUpstream upstream([done = checked.get_future().share()](ScriptedConnection& c) {
+    while (c.read_line() != "<eof>") {  // silent: no 220; reads what the relay passes on
+    }
+    (void)done.wait_for(30s);  // and never closes on its own
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ngreeting = \"2m\"\n"});
+  {
+    SmtpClient client(relay.host(), relay.port());
+    client.send("QUIT\r\n");
+  }  // the sender closes without a greeting
+  ASSERT_TRUE(relay.wait_for_sessions(1, 20s)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "client_closed");
+  EXPECT_NE(json_string(docs[0], "end.detail").find("before upstream's greeting"),
+            std::string::npos)
+      << boost::json::serialize(docs[0]);
+  checked.set_value();
+}
+
+// A second signal during the drain closes a session mid-message at once: stderr says so, and
+// the audit says a second signal closed it, not the end of a drain that had barely begun.
+TEST(RelayEnd, SecondSignalIsSaidOnStderrAndInTheAudit) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    accept_envelope(c);
+    c.read_until_final_dot();  // the body never ends: until the relay closes
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"60s\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+  ASSERT_EQ(client.command("DATA").code, 354);
+  client.send("Subject: cut\r\n\r\nthe first half of a body\r\n");
+  ::kill(relay.process().pid(), SIGTERM);
+  static const std::regex draining("draining \\(up to 60 s\\)");
+  ASSERT_TRUE(relay.process().wait_for_line(Stream::err, draining, 20s)) << relay.stderr_text();
+  ::kill(relay.process().pid(), SIGTERM);
+  static const std::regex again("received again: closing 1 session now");
+  EXPECT_TRUE(relay.process().wait_for_line(Stream::err, again, 20s)) << relay.stderr_text();
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value()) << relay.stderr_text();
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
+  EXPECT_EQ(json_string(docs[0], "end.detail"), "closed by a second signal during the drain");
+}
+
 // RFC 3207 §4: 454 "TLS not available due to temporary reason"; the mail then goes in clear.
 TEST(RelayEnd, StarttlsRefusedWith454IsNotCountedAsUsed) {
   ScriptedUpstream upstream([](ScriptedConnection& c) {

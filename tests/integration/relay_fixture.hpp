@@ -29,6 +29,9 @@ struct RelayOptions {
   std::string audit_directory;  // empty: a directory inside the relay's temp dir
   std::vector<std::string> extra_args;
   std::vector<std::string> extra_env;  // "NAME=value" for the relay process
+  // Runs the relay under this command, e.g. {"prlimit", "--nofile=256:256", "--"}: it must
+  // exec the relay (same process, so the process group and pid stay the relay's).
+  std::vector<std::string> command_prefix;
 };
 
 class RelayProcess {
@@ -42,6 +45,7 @@ class RelayProcess {
                                      "127.0.0.1:0",     "--upstream",   options.upstream,
                                      "--config",        config.string()};
     argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+    argv.insert(argv.begin(), options.command_prefix.begin(), options.command_prefix.end());
     process_ = std::make_unique<Process>(argv, ProcessOptions{.extra_env = options.extra_env});
     static const std::regex listening(R"(listening on (\S+))");
     auto line = process_->wait_for_line(Stream::err, listening, std::chrono::seconds(20));
