@@ -442,6 +442,16 @@ void FactsRecorder::chunk_arrived(std::size_t bytes, Clock::time_point now) {
   }
 }
 
+bool FactsRecorder::sender_closed_before_greeting(Clock::time_point now, Clock::duration cap) {
+  if (facts_.upstream.banner || pending_.empty() || pending_.front().what != "the greeting") {
+    return false;
+  }
+  auto& greeting = pending_.front();
+  greeting.limit = std::min(greeting.limit, (now - greeting.since) + cap);
+  greeting.what = "the greeting (the sender had closed its side)";
+  return true;
+}
+
 FactsRecorder::Clock::time_point FactsRecorder::deadline() const {
   if (tls_) {
     return last_activity_ + timeouts_.tls_idle;

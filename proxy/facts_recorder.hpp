@@ -50,6 +50,9 @@ class FactsRecorder {
   [[nodiscard]] std::string waiting_for() const;
   [[nodiscard]] bool reply_due() const { return !pending_.empty(); }
   [[nodiscard]] bool quit_acknowledged() const { return quit_acknowledged_; }
+  // The sender closed its sending side before upstream's greeting: the greeting is awaited
+  // for at most `cap` from `now`. Returns whether the greeting was still awaited.
+  bool sender_closed_before_greeting(Clock::time_point now, Clock::duration cap);
 
   // The session is over, whatever the reason (QUIT, a close, a timeout, the drain, a limit).
   // A message whose content was cut off before its end (the final dot, or the end of the

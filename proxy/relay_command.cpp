@@ -85,11 +85,10 @@ void raise_descriptor_limit(std::uint32_t max_sessions) {
     // upstream socket gets 421 4.3.2 (session.cpp); when none is left to accept with, the
     // connection waits in the listen queue until sessions end.
     spdlog::warn(
-        "file descriptor limit {} is below the {} that max_sessions = {} needs; beyond about {} "
-        "sessions, senders get \"421 4.3.2 out of file descriptors\" and further connections "
-        "wait in the listen queue, unanswered, until sessions end (raise LimitNOFILE or ulimit "
-        "-n)",
-        limit.rlim_cur, needed, max_sessions, limit.rlim_cur > 64 ? (limit.rlim_cur - 64) / 2 : 0);
+        "file descriptor limit {} is below the {} that max_sessions = {} needs; beyond that, "
+        "senders get \"421 4.3.2 out of file descriptors\" and further connections wait in "
+        "the listen queue, unanswered, until sessions end (raise LimitNOFILE or ulimit -n)",
+        limit.rlim_cur, needed, max_sessions);
   }
 }
 

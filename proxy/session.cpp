@@ -259,7 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
         boost::system::error_code open_ec;
         upstream_.open(endpoint.protocol(), open_ec);
         if (auto shortage =
-                resource_shortage(open_ec, "a socket to upstream " + target.to_string())) {
+                resource_shortage(open_ec, "opening a socket to upstream " + target.to_string())) {
           co_return co_await refuse_for_shortage(std::move(*shortage));
         }
         // The deadline closes the socket, which ends the connect (no parallel group).
@@ -303,7 +303,7 @@ class Session : public std::enable_shared_from_this<Session> {
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
           // async_connect opens a socket per address: EMFILE and the like come from there.
           if (auto shortage =
-                  resource_shortage(cec, "a socket to upstream " + target.to_string())) {
+                  resource_shortage(cec, "opening a socket to upstream " + target.to_string())) {
             co_return co_await refuse_for_shortage(std::move(*shortage));
           }
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
@@ -382,7 +382,7 @@ class Session : public std::enable_shared_from_this<Session> {
       default:
         return std::nullopt;
     }
-    auto detail = said + ": could not open " + what + " (" + ec.message() +
+    auto detail = said + ": " + what + " failed (" + ec.message() +
                   "); upstream was not tried (raise LimitNOFILE or ulimit -n, or lower "
                   "relay.max_sessions)";
     return Shortage{std::move(said), std::move(detail)};
@@ -407,7 +407,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (forced_) {
       // Shutdown closed the sockets while connecting: not an outage of the upstream.
       facts_.end.reason = EndReason::shutdown;
-      facts_.end.detail = "closed at the end of the drain period, before upstream answered";
+      facts_.end.detail = context_->cut_short
+                              ? "closed by a second signal during the drain, before upstream "
+                                "answered"
+                              : "closed at the end of the drain period, before upstream answered";
       facts_.upstream.connect_error.reset();  // the connect was cut short, it did not fail
       unreachable_ = true;
       co_return false;
@@ -510,13 +513,17 @@ class Session : public std::enable_shared_from_this<Session> {
             // max_sessions) until the command timeout.
             close_both();
           }
-        } else if (facts_.bytes_server_to_client == 0 && !closed_by_us_) {
-          // The sender gave up before upstream said a word: nothing upstream could still say
-          // reaches a sender, as SMTP clients do not half-close. Waiting for a greeting that
-          // may never come (an upstream whose accept queue is full) would hold the session
-          // and its max_sessions_per_client slot until the greeting deadline.
+        } else if (facts_.bytes_server_to_client == 0 && !closed_by_us_ &&
+                   recorder_.sender_closed_before_greeting(Clock::now(),
+                                                           config_.relay.timeouts.connect)) {
+          // The sender closed its side before upstream said a word: most often it gave up
+          // (an upstream whose listen queue is full never greets), but a script that
+          // pipelines and half-closes still reads the replies. So the greeting is awaited for
+          // timeouts.connect at most, not the whole greeting deadline that would hold the
+          // session and its max_sessions_per_client slot; if it comes, a sender that is gone
+          // resets the write and the session ends then.
           sender_left_before_greeting_ = true;
-          close_both();
+          rearm_watchdog_if_sooner();
         }
         co_return;
       }
@@ -910,11 +917,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       facts_.end.reason = EndReason::client_closed;
       if (sender_left_before_greeting_) {
-        const auto waited =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
-        facts_.end.detail = "the sender closed " + std::to_string(waited.count()) +
-                            " ms after connecting, before upstream's greeting: upstream "
-                            "accepted the connection but said nothing";
+        facts_.end.detail = "the sender closed its side before upstream's greeting";
       }
     }
   }

@@ -155,18 +155,18 @@ TEST(RelayEnd, SenderCloseNotifyFirstIsTheSenderEndingEvenWhenUpstreamClosesFirs
   EXPECT_TRUE(has_finding(doc, "SENDER_ABANDONED_AFTER_TLS")) << findings_text(doc);
 }
 
-// An upstream that accepts but never greets (its accept queue full, say): a sender that gives
-// up ends the session at once, instead of holding it (and its max_sessions_per_client slot)
-// until the greeting deadline, and the audit says what happened.
-TEST(RelayEnd, SenderLeavingBeforeTheGreetingEndsTheSessionAtOnce) {
+// An upstream that accepts but never greets (its listen queue full, say): a sender that gives
+// up no longer holds the session (and its max_sessions_per_client slot) for the whole
+// greeting deadline, only for timeouts.connect, and the audit says what happened.
+TEST(RelayEnd, SenderLeavingBeforeTheGreetingHoldsTheSessionOnlyForTheConnectTimeout) {
   std::promise<void> checked;  // the upstream holds its socket open until the test is done
   ScriptedUpstream upstream([done = checked.get_future().share()](ScriptedConnection& c) {
     while (c.read_line() != "<eof>") {  // silent: no 220; reads what the relay passes on
     }
     (void)done.wait_for(30s);  // and never closes on its own
   });
-  RelayProcess relay(
-      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ngreeting = \"2m\"\n"});
+  RelayProcess relay({.upstream = upstream.address(),
+                      .extra_toml = "[relay.timeouts]\ngreeting = \"2m\"\nconnect = \"1s\"\n"});
   {
     SmtpClient client(relay.host(), relay.port());
     client.send("QUIT\r\n");
@@ -174,11 +174,32 @@ TEST(RelayEnd, SenderLeavingBeforeTheGreetingEndsTheSessionAtOnce) {
   ASSERT_TRUE(relay.wait_for_sessions(1, 20s)) << relay.stderr_text();
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
-  EXPECT_EQ(json_string(docs[0], "end.reason"), "client_closed");
-  EXPECT_NE(json_string(docs[0], "end.detail").find("before upstream's greeting"),
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "timeout");
+  EXPECT_NE(json_string(docs[0], "end.detail").find("the sender had closed its side"),
             std::string::npos)
       << boost::json::serialize(docs[0]);
   checked.set_value();
+}
+
+// A script that pipelines its commands and half-closes before the banner (ncat, socat) still
+// reads the replies: its end of input is not the end of the session.
+TEST(RelayEnd, HalfClosingSenderBeforeTheGreetingStillGetsTheReplies) {
+  ScriptedUpstream upstream([](ScriptedConnection& c) {
+    while (c.read_line() != "<eof>") {  // EHLO, QUIT, then the sender's half-close
+    }
+    c.say("220 mail.contoso.test ESMTP\r\n250 mail.contoso.test\r\n221 2.0.0 bye\r\n");
+  });
+  RelayProcess relay({.upstream = upstream.address()});
+  SmtpClient client(relay.host(), relay.port());
+  client.send("EHLO client.example.test\r\nQUIT\r\n");
+  ASSERT_EQ(::shutdown(client.fd(), SHUT_WR), 0);
+  EXPECT_EQ(client.read_reply().code, 220);
+  EXPECT_EQ(client.read_reply().code, 250);
+  EXPECT_EQ(client.read_reply().code, 221);
+  ASSERT_TRUE(relay.wait_for_sessions(1, 20s)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "quit") << boost::json::serialize(docs[0]);
 }
 
 // A second signal during the drain closes a session mid-message at once: stderr says so, and

@@ -258,7 +258,7 @@ TEST(RelayFdLimit, StartupWarningSaysWhatHappensAtTheDescriptorLimit) {
                       .extra_toml = "[relay]\nmax_sessions = 2000\n",
                       .command_prefix = {"prlimit", "--nofile=256:256", "--"}});
   static const std::regex warning(
-      R"(file descriptor limit 256 is below the 4064 that max_sessions = 2000 needs; beyond about 96 sessions, senders get "421 4.3.2 out of file descriptors" and further connections wait in the listen queue)");
+      R"(file descriptor limit 256 is below the 4064 that max_sessions = 2000 needs; beyond that, senders get "421 4.3.2 out of file descriptors" and further connections wait in the listen queue)");
   EXPECT_TRUE(relay.process().wait_for_line(Stream::err, warning, 20s))
       << relay.process().describe();
   EXPECT_EQ(relay.stderr_text().find("refused by the kernel"), std::string::npos);
