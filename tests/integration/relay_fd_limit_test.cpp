@@ -140,6 +140,18 @@ rlim_t leave_free_descriptors(pid_t pid, int free) {
 }
 
 // Waits for the relay's line that says it relays, after the listeners: it is idle from then on.
+// The sanitizer runtime needs free descriptors itself: UBSan's vptr check tests memory with
+// pipe(2) (sanitizer_common's IsAccessibleMemoryRange), so in a relay that has used every
+// descriptor on purpose it reports every object as having an invalid vptr. The CI build runs
+// these tests; the sanitize preset cannot.
+#if defined(__SANITIZE_ADDRESS__)
+#  define SKIP_WHEN_SANITIZED()                                                           \
+    GTEST_SKIP() << "sanitized build: the sanitizer runtime needs free file descriptors " \
+                    "(pipe(2) in its vptr check) and reports false errors at the limit"
+#else
+#  define SKIP_WHEN_SANITIZED() static_cast<void>(0)
+#endif
+
 void wait_until_idle(RelayProcess& relay) {
   static const std::regex relaying("relaying to ");
   ASSERT_TRUE(relay.process().wait_for_line(Stream::err, relaying, 20s))
@@ -156,6 +168,7 @@ std::unique_ptr<SmtpClient> held_session(const RelayProcess& relay) {
 }
 
 TEST(RelayFdLimit, SenderWithoutDescriptorForUpstreamIsRefusedAsOwnLimitNotUnreachable) {
+  SKIP_WHEN_SANITIZED();
   GreetingUpstream upstream;
   RelayProcess relay({.upstream = upstream.address()});
   wait_until_idle(relay);
@@ -212,6 +225,7 @@ TEST(RelayFdLimit, SenderWithoutDescriptorForUpstreamIsRefusedAsOwnLimitNotUnrea
 }
 
 TEST(RelayFdLimit, AcceptOutOfDescriptorsIsSaidOnceRetriedAndSaidWhenItWorksAgain) {
+  SKIP_WHEN_SANITIZED();
   GreetingUpstream upstream;
   RelayProcess relay({.upstream = upstream.address()});
   wait_until_idle(relay);
