@@ -9,6 +9,7 @@
 #include "policy/remedies.hpp"
 #include "policy/smtp_checks.hpp"
 #include "policy/tls_checks.hpp"
+#include "policy/transcript.hpp"
 #include "proxy/printable.hpp"
 #include "tls/visibility.hpp"
 
@@ -77,7 +78,8 @@ std::vector<Finding> evaluate(const SessionFacts& facts, const HopResults& hops,
     apply_overrides(findings, policy);
     return findings;
   }
-  check_smtp(facts, policy, out);
+  const auto exchanges = pair_exchanges(facts.transcript);
+  check_smtp(facts, exchanges, policy, out);
   if (const auto& tls = facts.upstream.tls) {
     check_tls_parameters(*tls, facts.upstream.starttls, "upstream", policy, out);
     check_server_certificates(*tls, "upstream", policy, now_unix, out);
@@ -98,7 +100,7 @@ std::vector<Finding> evaluate(const SessionFacts& facts, const HopResults& hops,
     compare_session_with_hop(facts, *last, out);
   }
   check_sender_abandoned(facts, out);
-  check_remote_tls_errors(facts, out);
+  check_remote_tls_errors(exchanges, out);
   auto findings = out.take();
   apply_overrides(findings, policy);
   return findings;

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "policy/certificate_checks.hpp"
 #include "policy/remedies.hpp"
@@ -39,12 +42,17 @@ bool offers_starttls(const ReplyFacts& reply) {
   return false;
 }
 
-bool is_starttls(const std::string& command) {
-  std::string c = command;
-  while (!c.empty() && c.back() == ' ') {
-    c.pop_back();
+// "STARTTLS" in any case, trailing spaces allowed. Without a copy: it is asked of every
+// exchange of a session, by three checks.
+bool is_starttls(std::string_view command) {
+  while (!command.empty() && command.back() == ' ') {
+    command.remove_suffix(1);
   }
-  return command_verb(c) == "STARTTLS" && c.size() == 8;
+  constexpr std::string_view verb = "STARTTLS";
+  return command.size() == verb.size() &&
+         std::equal(command.begin(), command.end(), verb.begin(), [](char a, char b) {
+           return std::toupper(static_cast<unsigned char>(a)) == b;
+         });
 }
 
 void check_banner(const SessionFacts& facts, FindingList& out) {
@@ -347,8 +355,8 @@ void check_ehlo_reply(const ReplyFacts& ehlo_reply, const StartTlsFacts& starttl
   }
 }
 
-void check_smtp(const SessionFacts& facts, const config::PolicyConfig& policy, FindingList& out) {
-  const auto exchanges = pair_exchanges(facts.transcript);
+void check_smtp(const SessionFacts& facts, const std::vector<Exchange>& exchanges,
+                const config::PolicyConfig& policy, FindingList& out) {
   check_banner(facts, out);
   const bool ehlo_masked = check_masked_ehlo(exchanges, out);
   const bool ehlo_rejected = check_ehlo_rejected(facts, out);
@@ -366,8 +374,7 @@ void check_smtp(const SessionFacts& facts, const config::PolicyConfig& policy, F
   check_ambiguous(facts, out);
 }
 
-void check_remote_tls_errors(const SessionFacts& facts, FindingList& out) {
-  const auto exchanges = pair_exchanges(facts.transcript);
+void check_remote_tls_errors(const std::vector<Exchange>& exchanges, FindingList& out) {
   for (const auto& ex : exchanges) {
     if (is_starttls(ex.command)) {
       continue;  // the reply to STARTTLS itself is STARTTLS_REJECTED's evidence

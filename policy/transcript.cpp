@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <deque>
 #include <optional>
 
 namespace hopscope::policy {
@@ -34,7 +33,10 @@ std::string command_verb(const std::string& line) {
 
 std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcript) {
   std::vector<Exchange> out;
-  std::deque<std::size_t> pending;  // indexes into `out` awaiting a reply
+  // Indexes into `out` awaiting a reply, oldest first from `answered` on (a vector: a
+  // deque's node allocations cost more than the pairing itself).
+  std::vector<std::size_t> pending;
+  std::size_t answered = 0;
   bool after_tls = false;
   bool content_expected = false;  // a 3yz to DATA was seen: the content.s own reply follows
   bool greeting_seen = false;
@@ -64,13 +66,12 @@ std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcr
       // RFC 5321 §3.1, §4.3.1: the server's first reply is its greeting, also when the client
       // talked first (commands pipelined before the banner reached it): it answers none of
       // them. The codec pairs it the same way (proxy/smtp/conversation.cpp).
-      if (!greeting_seen || pending.empty()) {
+      if (!greeting_seen || answered == pending.size()) {
         greeting_seen = true;
         out.push_back(Exchange{"", {}, 0, after_tls});  // banner or unsolicited reply
         open_reply = out.size() - 1;
       } else {
-        open_reply = pending.front();
-        pending.pop_front();
+        open_reply = pending[answered++];
       }
       out[*open_reply].code = reply_code(e.line);
     }

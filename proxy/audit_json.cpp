@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <string_view>
 #include <type_traits>
@@ -70,6 +73,36 @@ bool json_verbatim(unsigned char b) {
   return b >= 0x20U && b != '"' && b != '\\';
 }
 
+// Printable ASCII that neither printable() nor JSON escapes: copied in runs.
+bool is_plain(unsigned char b) {
+  return b >= 0x20U && b < 0x7FU && b != '\\' && b != '"';
+}
+
+// The length of the run of plain bytes that `s` starts with. Most of a document is plain
+// ASCII (commands, replies, names), so eight bytes are tested at a time with the "has a
+// byte less than / more than / equal to" word tricks of Bit Twiddling Hacks (exact for a
+// whole word when n <= 128), then the rest byte by byte.
+std::size_t plain_prefix(std::string_view s) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  std::size_t i = 0;
+  for (; i + sizeof(std::uint64_t) <= s.size(); i += sizeof(std::uint64_t)) {
+    std::uint64_t x = 0;
+    std::memcpy(&x, s.data() + i, sizeof x);
+    const std::uint64_t below_space = (x - ones * 0x20U) & ~x & highs;
+    const std::uint64_t above_tilde = ((x + ones) | x) & highs;  // 0x7F and up
+    if ((below_space | above_tilde | has_zero_byte(x ^ (ones * 0x22U)) |
+         has_zero_byte(x ^ (ones * 0x5CU))) != 0) {
+      break;
+    }
+  }
+  while (i < s.size() && is_plain(static_cast<unsigned char>(s[i]))) {
+    ++i;
+  }
+  return i;
+}
+
 // Appends the body of a JSON string (no quotes) exactly as Boost.JSON's serialize() writes
 // it, copying verbatim runs in one append. Used for keys and for strings that did not come
 // from the wire.
@@ -77,8 +110,12 @@ void append_json_escaped(std::string& out, std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto j = i;
-    while (j < s.size() && json_verbatim(static_cast<unsigned char>(s[j]))) {
-      ++j;
+    for (;;) {
+      j += plain_prefix(s.substr(j));
+      if (j == s.size() || !json_verbatim(static_cast<unsigned char>(s[j]))) {
+        break;
+      }
+      ++j;  // DEL or a byte >= 0x80: verbatim too
     }
     out.append(s.substr(i, j - i));
     if (j < s.size()) {
@@ -87,11 +124,6 @@ void append_json_escaped(std::string& out, std::string_view s) {
     }
     i = j;
   }
-}
-
-// Printable ASCII that neither printable() nor JSON escapes: copied in runs.
-bool is_plain(unsigned char b) {
-  return b >= 0x20U && b < 0x7FU && b != '\\' && b != '"';
 }
 
 // printable() / printable_escaped() (proxy/printable.hpp) fused with the JSON escaping of
@@ -115,10 +147,7 @@ void append_printable(std::string& out, std::string_view s, std::size_t max_byte
     if (is_plain(b)) {
       // A run never crosses the cap, so the cut falls where printable() puts it.
       const auto end = i + std::min(max_bytes - produced, s.size() - i);
-      auto j = i + 1;
-      while (j < end && is_plain(static_cast<unsigned char>(s[j]))) {
-        ++j;
-      }
+      const auto j = i + 1 + plain_prefix(s.substr(i + 1, end - i - 1));
       out.append(s.substr(i, j - i));
       produced += j - i;
       i = j;
@@ -155,10 +184,15 @@ class JsonWriter {
   void begin_array() { open('['); }
   void end_array() { close(']'); }
 
+  // Keys are this file's own member names (literals of lower-case letters, digits and
+  // '_'), which JSON never escapes: they are copied as they are.
   void key(std::string_view k) {
+    assert(std::all_of(k.begin(), k.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    }));
     // Punctuation in as few appends as possible: keys are most of the calls.
     out_.append(need_comma_ ? R"(,")" : R"(")");
-    append_json_escaped(out_, k);
+    out_.append(k);
     out_.append(R"(":)");
     need_comma_ = false;  // the value follows the key directly
   }
@@ -653,13 +687,32 @@ std::string iso8601_utc(std::int64_t unix_ms) {
   const auto day = floor<days>(t);
   const year_month_day ymd{day};
   const auto ms = (t - day).count();
-  std::array<char, 48> buf{};
-  std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<long long>(ms / 3'600'000),
-                static_cast<long long>((ms / 60'000) % 60),
-                static_cast<long long>((ms / 1000) % 60), static_cast<long long>(ms % 1000));
-  return buf.data();
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // not from a real clock; snprintf widens the field
+    std::array<char, 48> buf{};
+    std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", year,
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<long long>(ms / 3'600'000),
+                  static_cast<long long>((ms / 60'000) % 60),
+                  static_cast<long long>((ms / 1000) % 60), static_cast<long long>(ms % 1000));
+    return buf.data();
+  }
+  // Written digit by digit: snprintf's format parsing cost more than the rest of a
+  // session's summary line (four timestamps per session).
+  std::string out = "0000-00-00T00:00:00.000Z";
+  const auto put = [&out](std::size_t at, long long value, std::size_t width) {
+    for (std::size_t i = width; i-- > 0; value /= 10) {
+      out[at + i] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(0, year, 4);
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  put(11, ms / 3'600'000, 2);
+  put(14, (ms / 60'000) % 60, 2);
+  put(17, (ms / 1000) % 60, 2);
+  put(20, ms % 1000, 3);
+  return out;
 }
 
 std::string utc_date(std::int64_t unix_ms) {

@@ -8,10 +8,26 @@
 
 namespace hopscope {
 
+namespace {
+
+// OpenSSL 3 looks up the provider's implementation on every EVP_DigestInit_ex() given
+// EVP_sha256() (an "implicit fetch": a locked name lookup, about as costly as hashing a
+// 1 KB message). Fetched once here, every init reuses it (OpenSSL's "Performance" notes in
+// crypto(7)). Kept for the life of the process.
+const EVP_MD* sha256_algorithm() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  if (md == nullptr) {
+    std::abort();  // the default provider always has SHA-256
+  }
+  return md;
+}
+
+}  // namespace
+
 struct Sha256::Impl {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   Impl() {
-    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) {
+    if (ctx == nullptr || EVP_DigestInit_ex2(ctx, sha256_algorithm(), nullptr) != 1) {
       std::abort();  // cannot happen short of memory exhaustion
     }
   }
@@ -35,7 +51,7 @@ std::string Sha256::finish() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   EVP_DigestFinal_ex(impl_->ctx, digest.data(), &length);
-  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex2(impl_->ctx, sha256_algorithm(), nullptr);
   static constexpr std::string_view hex = "0123456789abcdef";
   std::string out;
   out.reserve(static_cast<std::size_t>(length) * 2);

@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +16,7 @@
 
 #include "proxy/smtp/command_parser.hpp"
 #include "proxy/smtp/data_framer.hpp"
+#include "proxy/smtp/fifo.hpp"
 #include "proxy/smtp/line_reader.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 
@@ -132,12 +132,12 @@ class Conversation {
   };
   void push_awaiting(Command command, bool end_of_data);
 
-  std::deque<Awaiting> awaiting_;        // replies due, oldest first
+  Fifo<Awaiting> awaiting_;              // replies due, oldest first
   std::optional<Command> data_command_;  // the last DATA, for its reply after the final dot
   std::optional<Command> blob_command_;  // the XEXCH50 whose blob is awaited or arriving
   std::uint64_t blob_size_ = 0;
   std::uint64_t blob_left_ = 0;
-  std::deque<Event> out_;
+  Fifo<Event> out_;
   std::string pending_;  // client bytes held during a hold_* state
   std::uint64_t pending_dropped_ = 0;
   ClientState client_state_ = ClientState::commands;

@@ -14,11 +14,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+
+#include "proxy/smtp/fifo.hpp"
 
 namespace hopscope::smtp {
 
@@ -89,7 +90,7 @@ class DataFramer {
   void finish();
   void ambiguous(std::string_view in, std::size_t last_index);
 
-  std::deque<FramerEvent> out_;
+  Fifo<FramerEvent> out_;
   std::string piece_;
   std::string tail_;  // last wire bytes of earlier feeds, for evidence
   Transfer transfer_ = Transfer::data;

@@ -6,13 +6,13 @@
 // Memory is bounded by the line limit and the per-reply line and byte caps.
 
 #include <cstddef>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "proxy/smtp/fifo.hpp"
 #include "proxy/smtp/line_reader.hpp"
 
 namespace hopscope::smtp {
@@ -93,7 +93,7 @@ class ReplyParser {
   LineReader reader_;
   std::size_t max_reply_lines_;
   std::size_t max_reply_bytes_;
-  std::deque<ReplyEvent> out_;  // events of the last line, in order
+  Fifo<ReplyEvent> out_;  // events of the last line, in order
   Reply current_;
   std::size_t current_bytes_ = 0;
   bool in_reply_ = false;
