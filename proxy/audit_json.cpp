@@ -332,6 +332,19 @@ class Encoder {
     w_.end_string();
   }
 
+  // The recipients upstream did not accept: [{"rcpt": …, "reply": … or null}], the reply
+  // written as messages[].reply is.
+  void refused(const std::vector<RefusedRecipient>& list) {
+    w_.begin_array();
+    for (const auto& r : list) {
+      w_.begin_object();
+      field("rcpt").text(r.rcpt);
+      field("reply").reply(r.reply);
+      w_.end_object();
+    }
+    w_.end_array();
+  }
+
   void reply_lines(const std::optional<ReplyFacts>& r) {
     if (r) {
       text_array(r->lines);
@@ -538,8 +551,13 @@ class Encoder {
   void message(const MessageFacts& m) {
     w_.begin_object();
     if (options_.record_envelope) {
-      field("mail_from").text(m.mail_from);
+      if (m.mail_sent) {
+        field("mail_from").text(m.mail_from);
+      } else {
+        field("mail_from").null();  // no MAIL: not the null reverse-path "" of a bounce
+      }
       field("rcpt_to").text_array(m.rcpt_to);
+      field("rcpt_refused").refused(m.rcpt_refused);
     }
     field("transfer").text(m.transfer);
     field("size").number(m.size);

@@ -31,7 +31,7 @@ struct FindingView {
 inline constexpr std::size_t default_line_cap = 4096;
 
 struct AuditOptions {
-  bool record_envelope = true;              // false: messages carry no mail_from / rcpt_to
+  bool record_envelope = true;              // false: no mail_from / rcpt_to / rcpt_refused
   bool transcript = true;                   // false: "transcript": null
   std::size_t line_cap = default_line_cap;  // output bytes per string (see printable())
 };

@@ -105,6 +105,13 @@ struct UpstreamFacts {
   std::optional<std::string> connect_error;
 };
 
+// A recipient upstream did not accept: its RCPT got a reply other than 2xx (RFC 5321
+// §4.2.2: 4yz temporary, 5yz permanent), or none before the session ended.
+struct RefusedRecipient {
+  std::string rcpt;                 // the RCPT command line's path, verbatim (as in rcpt_to)
+  std::optional<ReplyFacts> reply;  // as the sender received it; absent if none came
+};
+
 // One message (DATA or BDAT) seen in clear.
 struct MessageFacts {
   std::string mail_from;             // the MAIL command line's path, verbatim
@@ -115,6 +122,12 @@ struct MessageFacts {
   std::optional<ReplyFacts> reply;   // the final reply; absent if none came
   bool ambiguous_end_of_data = false;  // <LF>.<LF> or <LF>.<CR><LF> inside the content
   std::string ambiguous_evidence;      // the bytes around it, raw
+  // The recipients of rcpt_to that upstream refused or never answered, in command order.
+  std::vector<RefusedRecipient> rcpt_refused;
+  // False when no MAIL opened this transaction: a BDAT chunk (or DATA content after a 354)
+  // reached upstream without one. mail_from is then null in the document, not "" (which is
+  // the null reverse-path of a bounce, RFC 5321 §4.5.5).
+  bool mail_sent = true;
 };
 
 struct TranscriptEntry {

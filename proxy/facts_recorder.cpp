@@ -55,7 +55,8 @@ FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeou
       last_command_(start),
       last_reply_(start) {
   // RFC 5321 §4.5.3.2.1: the initial 220 is awaited for `greeting`.
-  pending_.push_back({start, timeouts_.greeting, "the greeting", false, false, std::nullopt});
+  pending_.push_back(
+      {start, timeouts_.greeting, "the greeting", false, false, std::nullopt, std::nullopt});
 }
 
 void FactsRecorder::add_transcript(Clock::time_point now, std::string dir, std::string line,
@@ -127,22 +128,47 @@ void FactsRecorder::close_transaction() {
       std::none_of(pending_.begin(), pending_.end(),
                    [&](const Pending& p) { return p.message == open_message_; })) {
     facts_.messages.pop_back();
+    // The index is reused by the next message: a RCPT reply still due is not its business.
+    without_mail_.erase(*open_message_);
+    for (auto& p : pending_) {
+      if (p.rcpt && p.rcpt->message == *open_message_) {
+        p.rcpt.reset();
+      }
+    }
   }
   open_message_.reset();
 }
 
-MessageFacts& FactsRecorder::current_message() {
+void FactsRecorder::rcpt_answered(const Pending::Recipient& rcpt,
+                                  const std::optional<ReplyFacts>& reply) {
+  if (rcpt.message >= facts_.messages.size()) {
+    return;
+  }
+  auto& m = facts_.messages[rcpt.message];
+  if (rcpt.index >= m.rcpt_to.size() || (reply && reply->code >= 200 && reply->code <= 299)) {
+    return;  // RFC 5321 §4.2.2: 250 and 251 accept the recipient, 252 takes it on trust
+  }
+  m.rcpt_refused.push_back(RefusedRecipient{
+      m.rcpt_to[rcpt.index], reply ? std::optional(kept_reply(*reply)) : std::nullopt});
+}
+
+MessageFacts& FactsRecorder::current_message(bool by_mail) {
   if (!open_message_) {
     if (facts_.messages.size() >= max_messages) {
       // Past the cap, the last message's facts are reused: counted as an anomaly once.
       note_cap("messages_capped", "more than " + std::to_string(max_messages) + " messages");
       open_message_ = facts_.messages.size() - 1;
       open_message_transferred_ = true;  // a real message: never dropped as a probe
+      without_mail_.erase(*open_message_);
       return facts_.messages.back();
     }
     facts_.messages.emplace_back();
     open_message_ = facts_.messages.size() - 1;
     open_message_transferred_ = false;
+    if (!by_mail) {
+      facts_.messages.back().mail_sent = false;
+      without_mail_.insert(*open_message_);
+    }
   }
   return facts_.messages[*open_message_];
 }
@@ -158,6 +184,9 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
         } else if constexpr (std::is_same_v<T, smtp::MessageContent>) {
           content_hash_.update(e.bytes);
           content_size_ += e.bytes.size();
+          if (!e.bytes.empty() && unfinished_message_) {
+            without_mail_.erase(*unfinished_message_);  // content reached upstream
+          }
           in_message_content_ = true;
           chunk_arrived(e.bytes.size(), now);
         } else if constexpr (std::is_same_v<T, smtp::MessageEnd>) {
@@ -181,7 +210,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
             // RFC 5321 §4.5.3.2.6: up to 10 minutes for the reply after the final dot. (The
             // reply to BDAT LAST is already awaited as that command's reply.)
             push_pending({now, timeouts_.data_end, "the reply after the end of data", true, false,
-                          open_message_});
+                          open_message_, std::nullopt});
           }
         } else if constexpr (std::is_same_v<T, smtp::AmbiguousEndOfData>) {
           auto& m = current_message();
@@ -201,7 +230,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           // The XEXCH50 blob is in: one more reply is due, as for a command.
           in_blob_ = false;
           push_pending({now, timeouts_.command, "the reply after the XEXCH50 blob", false, false,
-                        std::nullopt});
+                        std::nullopt, std::nullopt});
         } else if constexpr (std::is_same_v<T, smtp::Anomaly>) {
           add_anomaly(AnomalyFacts{smtp::to_string(e.dir), e.kind, e.detail});
         }
@@ -232,16 +261,22 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
     case K::mail: {
       discard_partial_content();
       close_transaction();
-      auto& m = current_message();
+      auto& m = current_message(true);
+      m.mail_sent = true;  // past the messages cap, the reused message's too
       if (fits_envelope_budget(cmd.path.size())) {
         m.mail_from = cmd.path;
       }
       break;
     }
     case K::rcpt:
+      // A recipient past the cap is in neither rcpt_to nor rcpt_refused: only the
+      // recipients_capped anomaly says that there were more.
       if (auto& rcpts = current_message().rcpt_to; rcpts.size() < max_recipients_per_message) {
         if (fits_envelope_budget(per_value_bytes + cmd.path.size())) {
           rcpts.push_back(cmd.path);
+          push_pending({now, limit, reply_to(cmd), false, false, std::nullopt,
+                        Pending::Recipient{*open_message_, rcpts.size() - 1}});
+          return;
         }
       } else {
         note_cap("recipients_capped",
@@ -268,7 +303,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       }
       if (cmd.bdat_size && *cmd.bdat_size > 0) {
         chunk_left_ = *cmd.bdat_size;
-        push_pending({now, limit, reply_to(cmd), ends_message, true, message});
+        push_pending({now, limit, reply_to(cmd), ends_message, true, message, std::nullopt});
         return;
       }
       break;
@@ -287,7 +322,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
     default:
       break;
   }
-  push_pending({now, limit, reply_to(cmd), ends_message, false, message});
+  push_pending({now, limit, reply_to(cmd), ends_message, false, message, std::nullopt});
 }
 
 void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) {
@@ -297,9 +332,11 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
   }
   bool ends_message = false;
   std::optional<std::size_t> message;
+  std::optional<Pending::Recipient> rcpt;
   if (!pending_.empty()) {
     ends_message = pending_.front().ends_message;
     message = pending_.front().message;
+    rcpt = pending_.front().rcpt;
     pending_.pop_front();
   }
   auto reply = to_facts(r.reply);
@@ -311,7 +348,18 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
   }
   using K = smtp::CommandKind;
   const auto& cmd = *r.in_reply_to;
+  if (message && *message < facts_.messages.size() &&
+      ((cmd.kind == K::data && !ends_message && smtp::is_positive_intermediate(r.reply.code)) ||
+       ((cmd.kind == K::bdat || cmd.kind == K::bdat_last) && r.reply.code >= 200 &&
+        r.reply.code <= 299))) {
+    without_mail_.erase(*message);  // upstream took DATA (354) or a BDAT (2xx): a message
+  }
   switch (cmd.kind) {
+    case K::rcpt:
+      if (rcpt) {
+        rcpt_answered(*rcpt, reply);
+      }
+      break;
     case K::ehlo:
       if (!saw_first_ehlo_reply_ && !tls_) {
         saw_first_ehlo_reply_ = true;
@@ -376,10 +424,19 @@ void FactsRecorder::session_ended() {
   // A transaction open when the session ended (upstream gone after RCPT, a timeout, the
   // drain) that never reached DATA or BDAT sent no message, as on QUIT or RSET.
   close_transaction();
+  // A RCPT still awaiting its reply: the sender never learnt that upstream took the
+  // recipient, so it was not accepted. pending_ is in order: these come after the answered.
+  for (const auto& p : pending_) {
+    if (p.rcpt) {
+      rcpt_answered(*p.rcpt, std::nullopt);
+    }
+  }
   // RFC 5321 §4.1.1.10: a connection lost in the middle of a transaction cancels it. A
   // message whose content never reached its end was not delivered; a refused one already has
-  // its answer (the refusal) and says nothing more here.
-  if (unfinished_message_ && *unfinished_message_ < facts_.messages.size()) {
+  // its answer (the refusal) and says nothing more here. A DATA or BDAT without MAIL that
+  // carried nothing is no message (removed below) and says nothing either.
+  if (unfinished_message_ && *unfinished_message_ < facts_.messages.size() &&
+      without_mail_.count(*unfinished_message_) == 0) {
     auto& m = facts_.messages[*unfinished_message_];
     if (!m.reply) {
       m.size = content_size_;
@@ -401,7 +458,8 @@ void FactsRecorder::session_ended() {
   std::optional<std::size_t> said;  // pending_ is in order: a message's waits are adjacent
   for (const auto& p : pending_) {
     if (!p.ends_message || !p.message || p.message == unfinished_message_ || p.message == said ||
-        *p.message >= facts_.messages.size() || facts_.messages[*p.message].reply) {
+        *p.message >= facts_.messages.size() || facts_.messages[*p.message].reply ||
+        without_mail_.count(*p.message) > 0) {
       continue;
     }
     said = p.message;
@@ -415,6 +473,27 @@ void FactsRecorder::session_ended() {
             "accepted the message; the sender, left without a reply, should send it again (a "
             "duplicate if upstream did accept it)"});
   }
+  // messages lists only the transactions the sender started (a MAIL) or whose content
+  // reached upstream anyway: a DATA or BDAT without MAIL refused (503 5.5.1) before any
+  // content is not one. Indices shift from here, so nothing pending refers to them any more.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < facts_.messages.size(); ++i) {
+    if (without_mail_.count(i) > 0) {
+      continue;
+    }
+    if (kept != i) {
+      facts_.messages[kept] = std::move(facts_.messages[i]);
+    }
+    ++kept;
+  }
+  facts_.messages.resize(kept);
+  without_mail_.clear();
+  for (auto& p : pending_) {
+    p.message.reset();
+    p.rcpt.reset();
+  }
+  open_message_.reset();
+  unfinished_message_.reset();
 }
 
 void FactsRecorder::said_to_sender(std::string_view line, Clock::time_point now) {

@@ -59,8 +59,10 @@ class FactsRecorder {
   // BDAT LAST chunk) gets the size of the content seen so far, no SHA-256, and a
   // message_incomplete anomaly; a message that did end but whose final reply never came gets
   // a final_reply_missing anomaly; an open transaction that never reached DATA or BDAT is
-  // not a message, however the session ended. Call it once, before taking the facts and after the
-  // last event; later calls do nothing.
+  // not a message, however the session ended. A recipient whose RCPT reply never came is
+  // listed as refused without a reply. A DATA or BDAT without a MAIL before it that carried
+  // nothing to upstream is not a message either (see mail_sent in facts.hpp). Call it once,
+  // before taking the facts and after the last event; later calls do nothing.
   void session_ended();
 
   // A message's content is complete (its final dot, or BDAT LAST's whole chunk) and its
@@ -82,6 +84,13 @@ class FactsRecorder {
     // The message this reply belongs to (DATA, BDAT, the final reply): fixed when the command
     // or the final dot is seen, as a RSET or the next MAIL may be pipelined before the reply.
     std::optional<std::size_t> message;
+    // A RCPT's reply decides whether the recipient is refused: the message and the index
+    // into its rcpt_to. Absent for a recipient not recorded (past the cap or the budget).
+    struct Recipient {
+      std::size_t message = 0;
+      std::size_t index = 0;
+    };
+    std::optional<Recipient> rcpt;
   };
   void push_pending(Pending pending);
   // The codec dropped a message's partial content (RSET, MAIL, HELO/EHLO or DATA before a
@@ -95,7 +104,12 @@ class FactsRecorder {
                       std::optional<std::uint64_t> data_bytes = std::nullopt);
   void on_command(const smtp::ClientCommand& c, Clock::time_point now);
   void on_reply(const smtp::ServerReply& r, Clock::time_point now);
-  MessageFacts& current_message();
+  // The open transaction's message; opens one if none is. `by_mail`: MAIL opens it. Opened by
+  // anything else (a RCPT, DATA or BDAT without MAIL) it is not a message until it carries
+  // content to upstream (without_mail_).
+  MessageFacts& current_message(bool by_mail = false);
+  // The recipient's RCPT got `reply` (nullopt: none before the end): listed if not 2xx.
+  void rcpt_answered(const Pending::Recipient& rcpt, const std::optional<ReplyFacts>& reply);
   void add_anomaly(AnomalyFacts anomaly);
   void note_cap(const std::string& kind, const std::string& detail);
   // Charges `bytes` to the session's envelope budget; false (and an anomaly, once) when it
@@ -128,6 +142,11 @@ class FactsRecorder {
   std::optional<std::size_t> unfinished_message_;
   bool session_ended_ = false;
   bool open_message_transferred_ = false;  // DATA or BDAT was sent for it
+  // Messages opened without a MAIL (indices into facts_.messages) that have carried nothing
+  // to upstream yet: no BDAT chunk byte, no 354 to their DATA, no 2xx to their BDAT. What
+  // is still here when the session ends was refused before any content (RFC 5321 §4.1.4:
+  // 503 bad sequence) and is removed: messages lists transactions the sender started.
+  std::set<std::size_t> without_mail_;
   Sha256 content_hash_;
   std::uint64_t content_size_ = 0;
   std::size_t transcript_bytes_ = 0;

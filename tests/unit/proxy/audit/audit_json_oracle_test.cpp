@@ -117,6 +117,7 @@ void fill_every_string(SessionFacts& f, std::vector<FindingView>& findings, cons
   for (auto& m : f.messages) {
     m.mail_from = m.transfer = m.sha256 = m.ambiguous_evidence = s;
     m.rcpt_to = {s, s};
+    m.rcpt_refused = {{s, ReplyFacts{550, s, {s, s}}}, {s, std::nullopt}};
     m.reply = ReplyFacts{250, s, {s}};
   }
   for (auto& e : f.transcript) {
@@ -487,6 +488,13 @@ class RandomFacts {
     MessageFacts m;
     m.mail_from = text();
     m.rcpt_to = list<std::string>([this] { return text(); });
+    m.rcpt_refused = list<RefusedRecipient>([this] {
+      RefusedRecipient r;
+      r.rcpt = text();
+      r.reply = reply();
+      return r;
+    });
+    m.mail_sent = coin();
     m.transfer = pick<std::string>({"DATA", "BDAT", text()});
     m.size = u64();
     m.sha256 = text();

@@ -254,8 +254,13 @@ class Encoder {
     for (const auto& m : list) {
       json::object o;
       if (options_.record_envelope) {
-        o["mail_from"] = text(m.mail_from);
+        o["mail_from"] = m.mail_sent ? json::value(text(m.mail_from)) : json::value(nullptr);
         o["rcpt_to"] = text_array(m.rcpt_to);
+        json::array refused;
+        for (const auto& r : m.rcpt_refused) {
+          refused.emplace_back(json::object{{"rcpt", text(r.rcpt)}, {"reply", reply(r.reply)}});
+        }
+        o["rcpt_refused"] = std::move(refused);
       }
       o["transfer"] = text(m.transfer);
       o["size"] = m.size;
