@@ -1,6 +1,7 @@
 #include "proxy/session.hpp"
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -30,9 +31,9 @@
 #include "proxy/smtp/ascii.hpp"
 #include "proxy/smtp/conversation.hpp"
 #include "proxy/smtp/reply_boundary.hpp"
+#include "proxy/upstream_errors.hpp"
 #include "tls/handshake_observer.hpp"
 #include "tls/record_parser.hpp"
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 namespace hopscope {
@@ -55,6 +56,30 @@ constexpr std::size_t first_read_bytes = 512;
 constexpr std::size_t max_transcript_entries = 5000;
 // How long a last word to the sender (our 421) may take before we close anyway.
 constexpr auto farewell_write_limit = std::chrono::seconds(10);
+
+// Lingering close after our own 421, as Apache (lingering_close) and Postfix do. A socket
+// closed while bytes from the peer wait unread in it, or that receives bytes after the
+// close, answers with RST instead of FIN (RFC 1122 §4.2.2.13; Linux does so). A sender that
+// talked early (EHLO before the banner), pipelined, or sent a command while we timed out
+// then sees "connection reset", and a stack that drops its receive buffer on RST (Windows
+// does) never reads the 421 that would have made it retry. So after the 421: FIN at once
+// (shutdown of our sending side), then what the sender still sends is read and dropped
+// until it closes its side, and only then the socket is closed.
+//
+// Bounded in time: a sender that reads the 421 closes within a round trip or two; one that
+// never closes holds the socket (and its max_sessions place) no longer than this.
+constexpr auto linger_limit = std::chrono::seconds(2);
+// Bounded in bytes: a sender that keeps streaming is not waited for; past this, close (its
+// RST then is its own doing).
+constexpr std::size_t linger_max_bytes = std::size_t{64} * 1024;
+// A session refused for max_sessions or max_sessions_per_client holds no place in either
+// limit, so nothing else bounds how many of them linger: a flood of refused connections must
+// not pile up descriptors. They linger briefly, and only so many at once across the process
+// (well inside the 64 descriptors relay_command.cpp allows beyond 2 per session); past that,
+// or during shutdown, they close without waiting (Linger::at_once).
+constexpr auto refusal_linger_limit = std::chrono::milliseconds(500);
+constexpr int max_refusals_lingering = 16;
+std::atomic<int> refusals_lingering{0};  // process-wide: sessions of every thread count
 
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -116,6 +141,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (admitted_) {
       context_->limits.release(client_ip_);
     }
+    if (counted_refusal_linger_) {
+      refusals_lingering.fetch_sub(1);
+    }
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -144,12 +172,18 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.end.detail = reason;
     const std::string line = "421 4.3.2 hopscope: " + reason + "; try again later\r\n";
     recorder_.said_to_sender(line, Clock::now());
-    co_await say_goodbye(line);
+    co_await say_goodbye(line, Linger::refusal);
     finish_without_upstream();
   }
 
  private:
   enum class Side { client, server };
+  // How long the sender's socket stays open after our 421 (see linger_limit).
+  enum class Linger {
+    full,     // linger_limit: the session holds its max_sessions place meanwhile
+    refusal,  // refusal_linger_limit, within max_refusals_lingering; else at_once
+    at_once,  // drop what has arrived, then close: out of descriptors, or shutting down
+  };
 
   template <typename Task>
   void spawn_task(Task task) {
@@ -210,6 +244,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // bounds the wait by timeouts.data_end. (Inside TLS hopscope cannot tell: it closes.)
   void force_close(SessionRegistry::CloseKind kind) {
     forced_ = true;
+    linger_until_.reset();  // a 421 already said gets no lingering close: we are stopping
     if (kind == SessionRegistry::CloseKind::drain_over && !observer_ && !closed_by_us_ &&
         final_reply_due()) {
       close_after_final_reply_ = true;
@@ -223,6 +258,7 @@ class Session : public std::enable_shared_from_this<Session> {
           ::send(client_.native_handle(), line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (sent == static_cast<ssize_t>(line.size())) {
         recorder_.said_to_sender(line, Clock::now());
+        begin_lingering_close(Linger::at_once);  // FIN, not RST, for what has arrived
       }
     }
     close_both();
@@ -230,10 +266,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Every close hopscope makes (timeout, shutdown, limit, error, the other side's failure)
   // goes through here: from then on, reads and writes that end say nothing about who hung up.
+  // After our 421, the sender's socket is only cancelled (its pump's read ends): it stays open
+  // for the lingering close once the document is written (complete, linger).
   void close_both() {
     closed_by_us_ = true;
     boost::system::error_code ignored;
-    client_.close(ignored);
+    if (linger_until_) {
+      client_.cancel(ignored);
+    } else {
+      client_.close(ignored);
+    }
     upstream_.close(ignored);
     watchdog_.cancel();
   }
@@ -277,6 +319,10 @@ class Session : public std::enable_shared_from_this<Session> {
         if (connect_timed_out_) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
+        } else if (auto shortage =
+                       resource_shortage(cec, "connecting to upstream " + target.to_string())) {
+          // No local port free (EADDRNOTAVAIL): no SYN left this host.
+          co_return co_await refuse_for_shortage(std::move(*shortage));
         } else if (cec) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
         } else {
@@ -301,9 +347,9 @@ class Session : public std::enable_shared_from_this<Session> {
           facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
-          // async_connect opens a socket per address: EMFILE and the like come from there.
-          if (auto shortage =
-                  resource_shortage(cec, "opening a socket to upstream " + target.to_string())) {
+          // async_connect opens a socket per address: EMFILE and the like come from there;
+          // EADDRNOTAVAIL from its connect (the last address tried gives the error).
+          if (auto shortage = resource_shortage(cec, connect_step(cec, target))) {
             co_return co_await refuse_for_shortage(std::move(*shortage));
           }
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
@@ -348,44 +394,23 @@ class Session : public std::enable_shared_from_this<Session> {
     co_return std::move(lookup->result);
   }
 
-  // hopscope's own limit, not upstream's: what the sender is told and what end.detail says.
-  struct Shortage {
-    std::string said;    // "out of file descriptors (limit 256)"
-    std::string detail;  // end.detail
-  };
-
-  // EMFILE/ENFILE (socket(2), getaddrinfo(3): no descriptor left) and ENOBUFS/ENOMEM (no
-  // kernel memory for a socket) are a shortage on this host: nothing reached upstream, so it
-  // must not be reported unreachable. nullopt for any other error. `what` is what was needed.
+  // A shortage on this host (upstream_errors.hpp): only errno values count, not Asio's own
+  // errors nor the resolver's (host not found).
   static std::optional<Shortage> resource_shortage(const boost::system::error_code& ec,
                                                    const std::string& what) {
     if (ec.category() != boost::system::system_category()) {
       return std::nullopt;
     }
-    std::string said;
-    switch (ec.value()) {
-      case EMFILE: {
-        rlimit limit{};
-        said = "out of file descriptors";
-        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-          said += " (limit " + std::to_string(limit.rlim_cur) + ")";
-        }
-        break;
-      }
-      case ENFILE:
-        said = "out of file descriptors (the system's file table is full)";
-        break;
-      case ENOBUFS:
-      case ENOMEM:
-        said = "out of memory for sockets";
-        break;
-      default:
-        return std::nullopt;
-    }
-    auto detail = said + ": " + what + " failed (" + ec.message() +
-                  "); upstream was not tried (raise LimitNOFILE or ulimit -n, or lower "
-                  "relay.max_sessions)";
-    return Shortage{std::move(said), std::move(detail)};
+    return hopscope::resource_shortage(ec.value(), what);
+  }
+
+  // async_connect opens a socket per address, then connects: name the step that failed
+  // (EMFILE comes from the socket, EADDRNOTAVAIL from the connect).
+  static std::string connect_step(const boost::system::error_code& ec,
+                                  const config::Endpoint& target) {
+    return (ec == boost::system::errc::address_not_available ? "connecting to upstream "
+                                                             : "opening a socket to upstream ") +
+           target.to_string();
   }
 
   // RFC 5321 §4.3.2 / RFC 3463 X.3.2 "system not accepting network messages": like a
@@ -398,7 +423,8 @@ class Session : public std::enable_shared_from_this<Session> {
     facts_.end.detail = std::move(shortage.detail);
     const std::string line = "421 4.3.2 hopscope: " + shortage.said + "; try again later\r\n";
     recorder_.said_to_sender(line, Clock::now());
-    co_await say_goodbye(line);
+    // Out of descriptors: holding the sender's one any longer is what cannot be afforded.
+    co_await say_goodbye(line, Linger::at_once);
     unreachable_ = true;  // finish() writes the document without upstream's side
     co_return false;
   }
@@ -420,7 +446,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string line = "421 4.4.0 hopscope: upstream unreachable (" +
                              *facts_.upstream.connect_error + "); try again later\r\n";
     recorder_.said_to_sender(line, Clock::now());
-    co_await say_goodbye(line);
+    co_await say_goodbye(line, Linger::full);
     unreachable_ = true;
     co_return false;
   }
@@ -433,15 +459,99 @@ class Session : public std::enable_shared_from_this<Session> {
     return true;
   }
 
-  // Our own last word to the sender (a 421), bounded in time; then the socket is closed.
-  asio::awaitable<void> say_goodbye(const std::string& line) {
+  // Our own last word to the sender (a 421), bounded in time; then the lingering close
+  // (linger_limit): the FIN follows the 421 at once, the socket closes after the document.
+  asio::awaitable<void> say_goodbye(const std::string& line, Linger linger) {
     closing_ = true;  // a shutdown meanwhile must not say a second 421
     watchdog_.expires_after(farewell_write_limit);
-    co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
-              watchdog_.async_wait(use_tuple));
+    auto written = co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
+                             watchdog_.async_wait(use_tuple));
+    if (written.index() == 0 && !std::get<0>(std::get<0>(written))) {
+      begin_lingering_close(linger);
+    } else {
+      // Not taken within the limit (the sender does not read), or the sender is gone.
+      boost::system::error_code ignored;
+      client_.close(ignored);
+    }
+  }
+
+  // Our 421 is in the socket: FIN after it, and drop what the sender has already sent (a
+  // close now would be a FIN, not a RST). Then either the socket stays open until
+  // linger_until_ (linger, after the document), or it is closed now.
+  void begin_lingering_close(Linger kind) {
+    boost::system::error_code ec;
+    client_.shutdown(tcp::socket::shutdown_send, ec);
+    if (!ec && drop_from_sender() && kind != Linger::at_once && !context_->shutting_down) {
+      if (kind == Linger::full) {
+        linger_until_ = Clock::now() + linger_limit;
+        return;
+      }
+      if (refusals_lingering.fetch_add(1) < max_refusals_lingering) {
+        counted_refusal_linger_ = true;  // given back by the destructor
+        linger_until_ = Clock::now() + refusal_linger_limit;
+        return;
+      }
+      refusals_lingering.fetch_sub(1);  // too many refused sessions linger already
+    }
     boost::system::error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_both, ignored);
     client_.close(ignored);
+  }
+
+  // Reads and drops what the sender has sent, without waiting. False once there is nothing
+  // more to wait for: its end of input, an error, or more than linger_max_bytes in all.
+  bool drop_from_sender() {
+    std::array<char, std::size_t{8} * 1024> sink{};  // on the thread's stack, not the frame
+    for (;;) {
+      const auto n = ::recv(client_.native_handle(), sink.data(), sink.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        lingered_bytes_ += static_cast<std::size_t>(n);
+        if (lingered_bytes_ > linger_max_bytes) {
+          return false;
+        }
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+  }
+
+  // The document is written; the sender's socket, shut for sending, stays open until the
+  // sender closes its side or linger_until_. Holds the session (its max_sessions place, its
+  // registration: a shutdown closes it at once) until then.
+  void start_linger() {
+    auto self = shared_from_this();
+    // By value: a shutdown may reset linger_until_ before the coroutine first runs (it then
+    // finds the socket closed).
+    const auto until = *linger_until_;
+    try {
+      asio::co_spawn(
+          client_.get_executor(), [self, until]() { return self->linger(until); },
+          [self](const std::exception_ptr&) { self->end_linger(); });
+    } catch (...) {
+      end_linger();  // no memory for it: close now
+    }
+  }
+
+  asio::awaitable<void> linger(Clock::time_point until) {
+    watchdog_.expires_at(until);
+    for (;;) {
+      auto woke = co_await (client_.async_wait(tcp::socket::wait_read, use_tuple) ||
+                            watchdog_.async_wait(use_tuple));
+      // The deadline passed (or a shutdown cancelled it), the socket failed or was closed, or
+      // the sender closed its side or sent too much.
+      if (woke.index() == 1 || std::get<0>(std::get<0>(woke)) || !drop_from_sender()) {
+        co_return;
+      }
+    }
+  }
+
+  void end_linger() {
+    linger_until_.reset();
+    boost::system::error_code ignored;
+    client_.close(ignored);
+    context_->registry.remove(registry_id_);
   }
 
   // Relays one direction. The asynchronous read is small and the session's own (an
@@ -680,8 +790,11 @@ class Session : public std::enable_shared_from_this<Session> {
             "421 4.4.2 hopscope: timeout waiting for " + waited_for + "; closing connection\r\n";
         recorder_.said_to_sender(line, Clock::now());
         watchdog_.expires_after(farewell_write_limit);
-        co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
-                  watchdog_.async_wait(use_tuple));
+        auto written = co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
+                                 watchdog_.async_wait(use_tuple));
+        if (written.index() == 0 && !std::get<0>(std::get<0>(written)) && !closed_by_us_) {
+          begin_lingering_close(Linger::full);  // a command sent meanwhile must not reset it
+        }
       }
       close_both();
       co_return;
@@ -939,14 +1052,22 @@ class Session : public std::enable_shared_from_this<Session> {
     complete(std::move(done));
   }
 
+  // The session has ended: its document goes now; a lingering close after our 421 (linger)
+  // comes after it and changes nothing in it.
   void complete(FinishedSession done) {
     close_both();
     recorder_.session_ended();  // a message cut off keeps the size seen, and says so
-    context_->registry.remove(registry_id_);
+    const bool lingering = linger_until_ && client_.is_open();
+    if (!lingering) {
+      context_->registry.remove(registry_id_);
+    }
     facts_.ended_unix_ms = unix_ms_now();
     facts_.own_probe = is_own_probe(facts_.downstream.helo, config_.hops_probe.ehlo);
     done.facts = std::move(facts_);
     context_->audit->submit(std::move(done));
+    if (lingering) {
+      start_linger();
+    }
   }
 
   std::shared_ptr<RelayContext> context_;
@@ -991,6 +1112,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string client_ip_;
   bool connecting_ = false;
   bool connect_timed_out_ = false;
+  // Our 421 is out and the sender's socket stays open until then (begin_lingering_close).
+  std::optional<Clock::time_point> linger_until_;
+  std::size_t lingered_bytes_ = 0;       // dropped from the sender since our 421
+  bool counted_refusal_linger_ = false;  // holds one of max_refusals_lingering
   std::array<char, first_read_bytes> from_client_{};
   std::array<char, first_read_bytes> from_server_{};
   Clock::time_point armed_deadline_ = Clock::time_point::max();

@@ -1,0 +1,48 @@
+#include "proxy/upstream_errors.hpp"
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+#include <sys/resource.h>
+
+namespace hopscope {
+
+std::optional<Shortage> resource_shortage(int error_number, const std::string& what) {
+  std::string said;
+  // Descriptors and memory: the operator raises the limit or lowers max_sessions.
+  std::string remedy = "raise LimitNOFILE or ulimit -n, or lower relay.max_sessions";
+  switch (error_number) {
+    case EMFILE: {
+      rlimit limit{};
+      said = "out of file descriptors";
+      if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+        said += " (limit " + std::to_string(limit.rlim_cur) + ")";
+      }
+      break;
+    }
+    case ENFILE:
+      said = "out of file descriptors (the system's file table is full)";
+      break;
+    case ENOBUFS:
+    case ENOMEM:
+      said = "out of memory for sockets";
+      break;
+    case EADDRNOTAVAIL:
+      // connect(2): no ephemeral port left (connect(2), ip(7) ip_local_port_range); no SYN
+      // was sent. For IPv6 the same error says no source address could be chosen.
+      said = "no local port free to reach upstream";
+      remedy =
+          "every port of net.ipv4.ip_local_port_range is in use, often by connections in "
+          "TIME_WAIT: see net.ipv4.ip_local_port_range and ss -s; for an IPv6 upstream, check "
+          "that this host has an IPv6 address to reach it from";
+      break;
+    default:
+      return std::nullopt;
+  }
+  auto detail = said + ": " + what + " failed (" + std::system_category().message(error_number) +
+                "); upstream was not tried (" + remedy + ")";
+  return Shortage{std::move(said), std::move(detail)};
+}
+
+}  // namespace hopscope

@@ -1,0 +1,31 @@
+#pragma once
+// Which failures to reach upstream are hopscope's own machine running short (descriptors,
+// socket memory, local ports) rather than upstream being unreachable. Pure: no sockets, no
+// logging; it reads getrlimit(2) only to say the descriptor limit. The session decides what
+// to do with the answer (a 421 4.3.2 and end.reason "limit" instead of "421 4.4.0 upstream
+// unreachable" and a finding that blames upstream).
+
+#include <optional>
+#include <string>
+
+namespace hopscope {
+
+// hopscope's own limit, not upstream's: what the sender is told and what end.detail says.
+struct Shortage {
+  std::string said;    // "out of file descriptors (limit 256)": goes into the 421 line
+  std::string detail;  // end.detail: the step that failed, the system's message, the remedy
+};
+
+// `error_number` is an errno value (system category) from socket(2), getaddrinfo(3)'s
+// EAI_SYSTEM or connect(2); `what` names the step that needed it ("opening a socket to
+// upstream mx.example:25"). nullopt when the error is not a shortage on this host:
+//   EMFILE, ENFILE       no descriptor left (process limit, system file table);
+//   ENOBUFS, ENOMEM      no kernel memory for a socket;
+//   EADDRNOTAVAIL        connect(2) found no local port free in net.ipv4.ip_local_port_range
+//                        (exhausted by many connections, often in TIME_WAIT), or, for IPv6, no
+//                        local source address to reach that destination. We never bind(2),
+//                        so it cannot mean a bad local address in our configuration, and an
+//                        unreachable destination is ENETUNREACH/EHOSTUNREACH instead.
+[[nodiscard]] std::optional<Shortage> resource_shortage(int error_number, const std::string& what);
+
+}  // namespace hopscope
