@@ -1,5 +1,6 @@
 #include "proxy/audit_pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -72,6 +73,20 @@ void lower_to_idle_priority() {
   }
 }
 
+// What ran short, in an operator's words.
+std::string shortage_words(int error) {
+  const auto reason = std::generic_category().message(error);
+  if (error == ENOMEM) {
+    return "out of kernel memory (" + reason + ")";
+  }
+  return "out of file descriptors (" + reason + ")";
+}
+
+double seconds_between(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
 }  // namespace
 
 std::size_t approximate_bytes(const FinishedSession& session) {
@@ -119,12 +134,12 @@ AuditPipeline::AuditPipeline(std::shared_ptr<const config::Config> config, Worke
     worker_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "hopscope-audit");  // for top -H and perf
       lower_to_idle_priority();
-      run_idle_worker();
+      run_worker(Worker::idle);
     });
   }
   catch_up_worker_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hopscope-audit+");
-    run_catch_up_worker();
+    run_worker(Worker::catch_up);
   });
 }
 
@@ -140,9 +155,12 @@ void AuditPipeline::submit(FinishedSession session) {
   std::size_t waiting_bytes = 0;
   {
     const std::lock_guard lock(mutex_);
-    if (!stopping_ && queue_.size() < max_queued &&
+    // Documents that wait for descriptors count against the same bound: a shortage that
+    // lasts fills it, and only then are sessions lost.
+    if (!stopping_ && queue_.size() + waiting_.size() < max_queued &&
         queued_bytes_ + session.approximate_bytes <= max_queued_bytes) {
       const bool was_behind = behind(now);
+      session.sequence = next_sequence_++;
       queued_bytes_ += session.approximate_bytes;
       queue_.push_back(std::move(session));
       // The idle worker waits for a first session, then for a full batch or the linger;
@@ -157,7 +175,7 @@ void AuditPipeline::submit(FinishedSession session) {
       return;
     }
     ++dropped_;
-    waiting = queue_.size();
+    waiting = queue_.size() + waiting_.size();
     waiting_bytes = queued_bytes_;
   }
   static std::atomic<std::int64_t> last_report{0};
@@ -181,6 +199,7 @@ void AuditPipeline::finish() {
       return;
     }
     stopping_ = true;
+    give_up_at_ = std::chrono::steady_clock::now() + shutdown_retry_limit;
     ready_.notify_all();
     catch_up_.notify_all();
   }
@@ -190,6 +209,7 @@ void AuditPipeline::finish() {
   if (catch_up_worker_.joinable()) {
     catch_up_worker_.join();
   }
+  writer_->flush_summary_lines();
 }
 
 std::uint64_t AuditPipeline::lost() const {
@@ -197,11 +217,22 @@ std::uint64_t AuditPipeline::lost() const {
   return dropped_ + writer_->documents_lost();
 }
 
-void AuditPipeline::take_batch(std::vector<FinishedSession>& batch) {
+std::size_t AuditPipeline::waiting() const {
+  const std::lock_guard lock(mutex_);
+  return waiting_.size();
+}
+
+void AuditPipeline::take_batch(std::vector<Entry>& batch) {
+  // Documents that waited for descriptors go first, in the order the sessions ended.
+  while (!waiting_.empty() && batch.size() < max_batch) {
+    queued_bytes_ -= waiting_.front().session.approximate_bytes;
+    batch.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
   // Whatever has queued up meanwhile goes out with one durability barrier (group commit).
   while (!queue_.empty() && batch.size() < max_batch) {
     queued_bytes_ -= queue_.front().approximate_bytes;
-    batch.push_back(std::move(queue_.front()));
+    batch.push_back(Entry{std::move(queue_.front()), std::nullopt});
     queue_.pop_front();
   }
 }
@@ -211,50 +242,98 @@ bool AuditPipeline::behind(std::chrono::steady_clock::time_point now) const {
          (!queue_.empty() && now - queue_.front().queued_at >= max_lag);
 }
 
-void AuditPipeline::run_idle_worker() {
-  std::vector<FinishedSession> batch;
+void AuditPipeline::give_up_waiting() {
+  const auto n = waiting_.size();
+  for (const auto& entry : waiting_) {
+    queued_bytes_ -= entry.session.approximate_bytes;
+  }
+  waiting_.clear();
+  dropped_ += n;
+  retry_pause_ = std::chrono::milliseconds(0);
+  spdlog::error(
+      "audit: still short of descriptors {} s after shutdown began: {} session document{} "
+      "that waited could not be written and {} lost",
+      shutdown_retry_limit.count(), n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+}
+
+void AuditPipeline::run_worker(Worker who) {
+  std::vector<Entry> batch;
   for (;;) {
     batch.clear();
+    bool retry = false;
     {
       std::unique_lock lock(mutex_);
-      ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      ready_.wait_for(lock, batch_linger,
-                      [this] { return stopping_ || queue_.size() >= max_batch; });
-      if (queue_.empty()) {
-        if (stopping_) {
-          return;
-        }
-        continue;  // the catch-up worker took them
+      if (!next_batch(lock, batch, who)) {
+        return;
       }
-      take_batch(batch);
+      retry = who == Worker::catch_up && retrying_;
     }
-    write_batch(batch);
+    write_batch(batch, retry);
   }
 }
 
-void AuditPipeline::run_catch_up_worker() {
-  std::vector<FinishedSession> batch;
-  for (;;) {
-    batch.clear();
-    {
-      std::unique_lock lock(mutex_);
-      for (;;) {
-        const auto now = std::chrono::steady_clock::now();
-        if (stopping_ || behind(now)) {
-          break;
+bool AuditPipeline::next_batch(std::unique_lock<std::mutex>& lock, std::vector<Entry>& batch,
+                               Worker who) {
+  using Clock = std::chrono::steady_clock;
+  if (who == Worker::idle) {
+    // During a shortage the idle worker stands aside: the catch-up worker, at normal
+    // priority, retries alone, so the waiting documents keep their order and a retry never
+    // waits for a CPU that the relay keeps busy.
+    bool lingered = false;
+    for (;;) {
+      if (!waiting_.empty() || retrying_) {
+        if (stopping_) {
+          return false;
         }
-        if (queue_.empty()) {
-          catch_up_.wait(lock);
-        } else {
-          catch_up_.wait_until(lock, queue_.front().queued_at + max_lag);
-        }
+        ready_.wait(lock);
+        continue;
       }
       if (queue_.empty()) {
-        return;  // stopping, and nothing left
+        if (stopping_) {
+          return false;
+        }
+        lingered = false;
+        ready_.wait(lock);
+        continue;
+      }
+      if (!lingered && !stopping_ && queue_.size() < max_batch) {
+        lingered = true;
+        ready_.wait_for(lock, batch_linger, [this] {
+          return stopping_ || queue_.size() >= max_batch || !waiting_.empty() || retrying_;
+        });
+        continue;
       }
       take_batch(batch);
+      return true;
     }
-    write_batch(batch);
+  }
+  for (;;) {
+    const auto now = Clock::now();
+    if (!waiting_.empty()) {
+      if (stopping_ && now >= give_up_at_) {
+        give_up_waiting();
+        continue;
+      }
+      if (now >= retry_at_) {
+        retrying_ = true;
+        take_batch(batch);
+        return true;
+      }
+      catch_up_.wait_until(lock, stopping_ ? std::min(retry_at_, give_up_at_) : retry_at_);
+      continue;
+    }
+    if (stopping_ || behind(now)) {
+      if (queue_.empty()) {
+        return false;  // stopping, and nothing left
+      }
+      take_batch(batch);
+      return true;
+    }
+    if (queue_.empty()) {
+      catch_up_.wait(lock);
+    } else {
+      catch_up_.wait_until(lock, queue_.front().queued_at + max_lag);
+    }
   }
 }
 
@@ -283,47 +362,132 @@ AuditPipeline::Judged AuditPipeline::judge(FinishedSession& session) const {
   return judged;
 }
 
-void AuditPipeline::write_batch(std::vector<FinishedSession>& batch) {
+void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
   // An exception escaping a worker thread would call std::terminate and stop the mail: a
   // session that cannot be judged or written is counted as lost and said on stderr instead.
   std::uint64_t failed = 0;
+  int shortage = 0;
+  std::size_t waited_and_written = 0;
+  std::vector<Entry> deferred;
   try {
-    std::vector<Judged> judged;
-    std::vector<std::size_t> of_session;  // judged[k] belongs to batch[of_session[k]]
-    judged.reserve(batch.size());
-    of_session.reserve(batch.size());
+    std::vector<bool> waited(batch.size());  // tried before: judged and said already
     for (std::size_t i = 0; i < batch.size(); ++i) {
+      waited[i] = batch[i].judged.has_value();
+      if (waited[i]) {
+        continue;
+      }
       try {
-        judged.push_back(judge(batch[i]));
-        of_session.push_back(i);
+        batch[i].judged = judge(batch[i].session);
       } catch (const std::exception& e) {
         ++failed;
-        spdlog::error("audit: session {}: {}; its document is lost", batch[i].facts.id, e.what());
+        spdlog::error("audit: session {}: {}; its document is lost", batch[i].session.facts.id,
+                      e.what());
       } catch (...) {
         ++failed;
-        spdlog::error("audit: session {}: unknown error; its document is lost", batch[i].facts.id);
+        spdlog::error("audit: session {}: unknown error; its document is lost",
+                      batch[i].session.facts.id);
       }
     }
     std::vector<AuditItem> items;
-    items.reserve(judged.size());
-    for (std::size_t k = 0; k < judged.size(); ++k) {
-      items.push_back(
-          AuditItem{&batch[of_session[k]].facts, &judged[k].findings, &judged[k].verdict});
+    std::vector<std::size_t> of_entry;  // items[k] belongs to batch[of_entry[k]]
+    items.reserve(batch.size());
+    of_entry.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (auto& judged = batch[i].judged) {
+        items.push_back(AuditItem{&batch[i].session.facts, &judged->findings, &judged->verdict});
+        of_entry.push_back(i);
+      }
     }
-    writer_->write_batch(items);  // noexcept: counts what it cannot write itself
-    for (const auto& j : judged) {
-      spdlog::info("{}", j.summary);  // spdlog reports its own errors; never throws
+    std::vector<AuditOutcome> outcomes(items.size(), AuditOutcome::lost);
+    // noexcept: counts what it cannot write itself, hands back what must wait.
+    shortage = writer_->write_batch(items, outcomes);
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      const auto i = of_entry[k];
+      if (!waited[i]) {
+        spdlog::info("{}", batch[i].judged->summary);  // spdlog reports its own errors
+      }
+      if (outcomes[k] == AuditOutcome::written && waited[i]) {
+        ++waited_and_written;
+      }
+    }
+    deferred.reserve(items.size());
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      if (outcomes[k] == AuditOutcome::deferred) {
+        deferred.push_back(std::move(batch[of_entry[k]]));
+      }
     }
   } catch (const std::exception& e) {
     failed = batch.size();
+    deferred.clear();
     spdlog::error("audit: {} documents lost: {}", batch.size(), e.what());
   } catch (...) {
     failed = batch.size();
+    deferred.clear();
     spdlog::error("audit: {} documents lost: unknown error", batch.size());
   }
-  if (failed > 0) {
+
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t now_waiting = 0;
+  std::chrono::milliseconds pause{0};
+  bool resumed = false;
+  std::uint64_t resumed_count = 0;
+  double waited_for = 0;
+  {
     const std::lock_guard lock(mutex_);
+    if (retry) {
+      retrying_ = false;
+    }
     dropped_ += failed;
+    waited_written_ += waited_and_written;
+    for (auto& entry : deferred) {
+      // In submission order, whichever worker's batch it came from.
+      const auto at = std::upper_bound(
+          waiting_.begin(), waiting_.end(), entry.session.sequence,
+          [](std::uint64_t seq, const Entry& other) { return seq < other.session.sequence; });
+      queued_bytes_ += entry.session.approximate_bytes;
+      waiting_.insert(at, std::move(entry));
+    }
+    if (!deferred.empty()) {
+      if (retry_pause_.count() == 0) {
+        shortage_since_ = now;
+        waited_written_ = 0;
+        retry_pause_ = retry_pause_first;
+      } else {
+        retry_pause_ = std::min(retry_pause_ * 2, retry_pause_max);
+      }
+      retry_at_ = now + retry_pause_;
+      pause = retry_pause_;
+      now_waiting = waiting_.size();
+      if (stopping_ && now >= give_up_at_) {
+        give_up_waiting();
+      }
+    } else if (retry_pause_.count() != 0 && waiting_.empty()) {
+      resumed = true;
+      resumed_count = waited_written_;
+      waited_for = seconds_between(shortage_since_, now);
+      retry_pause_ = std::chrono::milliseconds(0);
+    }
+  }
+  ready_.notify_all();
+  catch_up_.notify_all();
+  try {
+    if (now_waiting > 0 && shortage_reports_.allow(shortage, now)) {
+      spdlog::warn(
+          "audit: {}; {} session document{} wait{} and will be written when descriptors free "
+          "up (next try in {} ms); mail keeps flowing",
+          shortage_words(shortage), now_waiting, now_waiting == 1 ? "" : "s",
+          now_waiting == 1 ? "s" : "", pause.count());
+    }
+    if (resumed) {
+      shortage_reports_.forget();  // the next shortage is said at once
+      spdlog::warn(
+          "audit: descriptors free again: writing resumed after {:.1f} s; {} session document{} "
+          "that waited {} written",
+          waited_for, resumed_count, resumed_count == 1 ? "" : "s",
+          resumed_count == 1 ? "is" : "are");
+    }
+  } catch (...) {
+    // Logging must not stop mail.
   }
 }
 

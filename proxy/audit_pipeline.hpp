@@ -9,6 +9,12 @@
 // when the audit falls behind (a session queued for `max_lag`, or `catch_up_sessions` /
 // `catch_up_bytes` queued), so the audit log trails a saturated relay by a bounded amount
 // and loses nothing to starvation.
+//
+// Out of file descriptors (the sessions used up `ulimit -n`) loses nothing either: the
+// documents that met the shortage wait, in order, and are offered again after a pause
+// (retry_pause_first, doubling up to retry_pause_max) while new sessions keep queuing within
+// the same bound; only that bound, or finish() giving up after shutdown_retry_limit, loses
+// them, and then they are counted and said.
 
 #include <chrono>
 #include <condition_variable>
@@ -16,17 +22,18 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config/config.hpp"
 #include "proxy/audit_json.hpp"
+#include "proxy/audit_writer.hpp"
 #include "proxy/facts.hpp"
 
 namespace hopscope {
 
-class AuditWriter;
 namespace tls {
 class Verifier;
 }
@@ -39,6 +46,7 @@ struct FinishedSession {
   // Set by AuditPipeline::submit().
   std::chrono::steady_clock::time_point queued_at;
   std::size_t approximate_bytes = 0;
+  std::uint64_t sequence = 0;  // the order of submission: documents that wait keep it
 };
 
 // What a finished session holds in memory, roughly: its variable parts (transcript,
@@ -65,6 +73,17 @@ class AuditPipeline {
   void finish();
 
   [[nodiscard]] std::uint64_t lost() const;
+  // Documents waiting for descriptors to come back.
+  [[nodiscard]] std::size_t waiting() const;
+
+  // Pause before documents that met a descriptor shortage are offered again; it doubles at
+  // each failed try up to retry_pause_max. Sessions that end free their descriptors within
+  // moments, and a try costs two open(2) calls: short enough that the audit log trails the
+  // shortage by little, long enough not to spin.
+  static constexpr std::chrono::milliseconds retry_pause_first{200};
+  static constexpr std::chrono::milliseconds retry_pause_max{2000};
+  // How long finish() keeps offering waiting documents before it counts them as lost.
+  static constexpr std::chrono::seconds shutdown_retry_limit{5};
 
  private:
   // What policy said about one session, ready to be written.
@@ -73,15 +92,28 @@ class AuditPipeline {
     std::string verdict;
     std::string summary;  // the spdlog summary line
   };
+  // A session on its way to disk; judged once, before its first try.
+  struct Entry {
+    FinishedSession session;
+    std::optional<Judged> judged;
+  };
+  enum class Worker { idle, catch_up };
 
-  void run_idle_worker();
-  void run_catch_up_worker();
-  // Moves up to max_batch sessions from the queue into `batch`. Holds mutex_.
-  void take_batch(std::vector<FinishedSession>& batch);
+  void run_worker(Worker who);
+  // Waits (holding `lock`) until `who` has something to write and fills `batch`; false:
+  // stopping and nothing is left.
+  bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<Entry>& batch, Worker who);
+  // Moves up to max_batch entries into `batch`: the waiting ones first, then the queue.
+  // Holds mutex_.
+  void take_batch(std::vector<Entry>& batch);
   // The audit is behind: the catch-up worker writes. Holds mutex_.
   [[nodiscard]] bool behind(std::chrono::steady_clock::time_point now) const;
+  // Past shutdown_retry_limit at shutdown: counts the waiting documents as lost, says so.
+  // Holds mutex_.
+  void give_up_waiting();
   [[nodiscard]] Judged judge(FinishedSession& session) const;
-  void write_batch(std::vector<FinishedSession>& batch);
+  // `retry`: the batch holds the waiting documents (the catch-up worker's retry).
+  void write_batch(std::vector<Entry>& batch, bool retry);
 
   static constexpr std::size_t max_queued = 10000;
   static constexpr std::size_t max_queued_bytes = std::size_t{512} << 20;
@@ -103,7 +135,17 @@ class AuditPipeline {
   std::condition_variable ready_;     // the idle worker waits on it
   std::condition_variable catch_up_;  // the catch-up worker waits on it
   std::deque<FinishedSession> queue_;
-  std::size_t queued_bytes_ = 0;
+  // Met a descriptor shortage; in submission order. Counted in the queue's bound.
+  std::deque<Entry> waiting_;
+  std::size_t queued_bytes_ = 0;  // of queue_ and waiting_
+  std::uint64_t next_sequence_ = 0;
+  bool retrying_ = false;  // a worker has the waiting documents out: the others wait
+  std::chrono::steady_clock::time_point retry_at_;
+  std::chrono::milliseconds retry_pause_{0};  // 0: no shortage
+  std::chrono::steady_clock::time_point shortage_since_;
+  std::uint64_t waited_written_ = 0;  // documents written after waiting, this shortage
+  std::chrono::steady_clock::time_point give_up_at_;  // set by finish()
+  ReportLimiter shortage_reports_{std::chrono::minutes(1)};
   bool stopping_ = false;
   std::uint64_t dropped_ = 0;
   std::thread worker_;

@@ -22,6 +22,7 @@ namespace {
 constexpr mode_t folder_mode = 0750;
 constexpr mode_t file_mode = 0640;
 constexpr std::size_t max_file_name = 200;  // well under NAME_MAX (255) with ".json.tmp"
+constexpr std::size_t npos = std::string::npos;
 
 // The id as a file name: only [A-Za-z0-9._-], never starting with '.', never empty. Our
 // own ids already are; this guards against a bad id escaping the folder.
@@ -192,6 +193,8 @@ struct Pending {
   std::string final_name;  // "<id>.json"
   FileDescriptor file{-1};
   bool anonymous = false;  // an O_TMPFILE file: no name until it is linked as final_name
+  std::size_t item = 0;    // its index in the batch
+  bool deferred = false;   // a shortage kept it from being made durable: offered again
   int error = 0;
   const char* step = "";  // what failed, for the report
 };
@@ -261,6 +264,58 @@ AuditWriter::AuditWriter(config::AuditConfig cfg, std::size_t line_cap) : cfg_(s
   options_.line_cap = line_cap;
   syncfs_reports_errors_ = kernel_syncfs_reports_errors();
   anonymous_files_ = anonymous_files_usable();
+  const std::lock_guard lock(reserve_mutex_);
+  take_reserve();
+}
+
+AuditWriter::~AuditWriter() {
+  flush_summary_lines();
+  const std::lock_guard lock(reserve_mutex_);
+  release_reserve();
+}
+
+bool is_transient_shortage(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM;
+}
+
+void AuditWriter::take_reserve() noexcept {
+  bool complete = true;
+  for (int& fd : reserve_) {
+    if (fd < 0) {
+      fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      complete = complete && fd >= 0;
+    }
+  }
+  if (complete) {
+    reserve_warned_ = false;
+    return;
+  }
+  // Once while it stays short, and at most once a minute however often it comes and goes.
+  if (!std::exchange(reserve_warned_, true) &&
+      reserve_reports_.allow(0, ReportLimiter::Clock::now())) {
+    try {
+      spdlog::warn(
+          "audit: cannot hold {} file descriptors in reserve ({}); at the descriptor limit, "
+          "audit documents may wait longer; tried again after each batch",
+          reserve_descriptors, std::generic_category().message(errno));
+    } catch (...) {
+      // Logging must not stop mail.
+    }
+  }
+}
+
+void AuditWriter::release_reserve() noexcept {
+  for (int& fd : reserve_) {
+    if (fd >= 0) {
+      ::close(std::exchange(fd, -1));
+    }
+  }
+}
+
+std::size_t AuditWriter::reserve_held() noexcept {
+  const std::lock_guard lock(reserve_mutex_);
+  return static_cast<std::size_t>(
+      std::count_if(reserve_.begin(), reserve_.end(), [](int fd) { return fd >= 0; }));
 }
 
 bool AuditWriter::write(const SessionFacts& facts, const std::vector<FindingView>& findings,
@@ -270,16 +325,71 @@ bool AuditWriter::write(const SessionFacts& facts, const std::vector<FindingView
 }
 
 std::size_t AuditWriter::write_batch(std::span<const AuditItem> items) noexcept {
+  int shortage = 0;
+  return write_items(items, {}, shortage);
+}
+
+int AuditWriter::write_batch(std::span<const AuditItem> items,
+                             std::span<AuditOutcome> outcomes) noexcept {
+  int shortage = 0;
+  if (outcomes.size() != items.size()) {
+    // A caller's mistake: nothing can be deferred, nothing is left unwritten for that.
+    write_items(items, {}, shortage);
+    return 0;
+  }
+  std::fill(outcomes.begin(), outcomes.end(), AuditOutcome::lost);
+  write_items(items, outcomes, shortage);
+  return shortage;
+}
+
+std::size_t AuditWriter::write_items(std::span<const AuditItem> items,
+                                     std::span<AuditOutcome> outcomes, int& shortage) noexcept {
   const auto losses_before = lost_.load() + lines_lost_.load();
   std::size_t written = 0;
   std::string lines;
   std::size_t line_count = 0;
   std::size_t next = 0;
-  while (next < items.size()) {
-    written += write_chunk(items, next, lines, line_count);
+  // Held from the moment the reserve is released until it is taken back, so two workers
+  // never both count on it.
+  std::unique_lock<std::mutex> reserve_lock(reserve_mutex_);
+  if (std::any_of(reserve_.begin(), reserve_.end(), [](int fd) { return fd < 0; })) {
+    take_reserve();  // a shortage kept it from being taken back; perhaps it is over
   }
-  // The summary lines go out even for lost documents: sessions.jsonl is the index.
+  reserve_lock.unlock();
+  while (next < items.size()) {
+    int chunk_shortage = 0;
+    written += write_chunk(items, outcomes, next, lines, line_count, chunk_shortage);
+    if (chunk_shortage == 0) {
+      continue;
+    }
+    if (!reserve_lock.owns_lock() && chunk_shortage != ENOMEM) {
+      // Out of descriptors: the reserve's numbers are the next ones open(2) hands out, so
+      // this thread gets them before an I/O thread can (short of a race in between).
+      reserve_lock.lock();
+      release_reserve();
+      if (next < items.size()) {
+        continue;
+      }
+    }
+    // Even the reserve did not do: the rest waits for descriptors to come back (or is lost
+    // when the caller cannot offer it again).
+    shortage = chunk_shortage;
+    for (; next < items.size(); ++next) {
+      if (!outcomes.empty()) {
+        outcomes[next] = AuditOutcome::deferred;
+      } else {
+        ++lines_lost_;  // its line was never made: the index cannot list it
+        lose(chunk_shortage, "opening a document in", cfg_.directory);
+      }
+    }
+  }
+  // The summary lines go out even for lost documents: sessions.jsonl is the index. Still
+  // within the reserve's descriptors, if it was released.
   append_summary(lines, line_count);
+  if (reserve_lock.owns_lock()) {
+    take_reserve();
+    reserve_lock.unlock();
+  }
   if (written > 0 && lost_.load() + lines_lost_.load() == losses_before &&
       failing_.exchange(false)) {
     try {
@@ -294,12 +404,22 @@ std::size_t AuditWriter::write_batch(std::span<const AuditItem> items) noexcept 
   return written;
 }
 
-std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size_t& next,
-                                     std::string& lines, std::size_t& line_count) noexcept {
+std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items,
+                                     std::span<AuditOutcome> outcomes, std::size_t& next,
+                                     std::string& lines, std::size_t& line_count,
+                                     int& shortage) noexcept {
   std::vector<Folder> folders;
   std::vector<Pending> pending;
+  // Summary lines in item order; `pending` names the document a line waits for (npos: its
+  // fate is known already).
+  struct Line {
+    std::string text;
+    std::size_t pending = npos;
+  };
+  std::vector<Line> chunk_lines;
   try {
     pending.reserve(std::min(items.size() - next, max_open_per_barrier));
+    chunk_lines.reserve(std::min(items.size() - next, max_open_per_barrier));
   } catch (...) {
     lose(-1, "preparing the audit batch", "");
     ++next;
@@ -342,6 +462,12 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
           }
           folder.device = st.st_dev;
         }
+        if (is_transient_shortage(folder.error)) {
+          // Committing what waits frees its descriptors for this one; with nothing waiting,
+          // the caller decides (the reserve, or later).
+          shortage = pending.empty() ? folder.error : 0;
+          break;
+        }
         folders.push_back(std::move(folder));
       }
 
@@ -356,36 +482,47 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
       if (std::any_of(pending.begin(), pending.end(), same)) {
         break;
       }
-      lines += line;
-      ++line_count;
 
       Folder& folder = folders[f];
       if (folder.error != 0) {
+        chunk_lines.push_back(Line{std::move(line)});
         lose(folder.error, "creating", folder.path);
         continue;
       }
       Pending doc;
       doc.folder = f;
+      doc.item = next;
       doc.temp_name = "." + name + ".json.tmp";
       doc.final_name = std::move(final_name);
+      int open_error = 0;
       if (anonymous_files_.load(std::memory_order_relaxed)) {
         doc.file = FileDescriptor(
             ::openat(folder.dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, file_mode));
         doc.anonymous = doc.file.get() >= 0;
-        if (!doc.anonymous && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        open_error = doc.anonymous ? 0 : errno;
+        if (!doc.anonymous &&
+            (open_error == EOPNOTSUPP || open_error == EISDIR || open_error == EINVAL)) {
           anonymous_files_.store(false);  // this file system has no O_TMPFILE
-        } else if (!doc.anonymous) {
-          lose(errno, "writing a document in", folder.path);
-          continue;
+          open_error = 0;
         }
       }
-      if (!doc.anonymous) {
+      if (!doc.anonymous && open_error == 0) {
         doc.file = FileDescriptor(::openat(folder.dir.get(), doc.temp_name.c_str(),
                                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                                            file_mode));
+        open_error = doc.file.get() < 0 ? errno : 0;
       }
-      if (doc.file.get() < 0) {
-        lose(errno, "writing", folder.path + "/" + doc.temp_name);
+      if (is_transient_shortage(open_error)) {
+        shortage = pending.empty() ? open_error : 0;
+        break;
+      }
+      chunk_lines.push_back(Line{std::move(line)});
+      if (open_error != 0) {
+        if (anonymous_files_.load(std::memory_order_relaxed)) {
+          lose(open_error, "writing a document in", folder.path);
+        } else {
+          lose(open_error, "writing", folder.path + "/" + doc.temp_name);
+        }
         continue;
       }
       std::size_t done = 0;
@@ -397,6 +534,7 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
         lose(error, "writing", folder.path + "/" + doc.temp_name);
         continue;
       }
+      chunk_lines.back().pending = pending.size();
       pending.push_back(std::move(doc));  // capacity reserved: does not throw
     } catch (const std::exception& e) {
       // Out of memory or the like: the document is lost, mail goes on.
@@ -485,7 +623,7 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
   }
 
   std::size_t written = 0;
-  for (const auto& doc : pending) {
+  for (auto& doc : pending) {
     const Folder& folder = folders[doc.folder];
     if (doc.error != 0) {
       try {
@@ -494,10 +632,29 @@ std::size_t AuditWriter::write_chunk(std::span<const AuditItem> items, std::size
       } catch (...) {
         lose(doc.error, doc.step, doc.temp_name);
       }
+    } else if (is_transient_shortage(folder.error) && !outcomes.empty()) {
+      // Under its final name, but its folder's entry is not durable yet: written again
+      // (same content, replaced atomically) once descriptors come back.
+      doc.deferred = true;
+      outcomes[doc.item] = AuditOutcome::deferred;
+      shortage = folder.error;
     } else if (folder.error != 0) {
       lose(folder.error, "syncing the folder", folder.path);
     } else {
       ++written;
+      if (!outcomes.empty()) {
+        outcomes[doc.item] = AuditOutcome::written;
+      }
+    }
+  }
+  for (auto& line : chunk_lines) {
+    if (line.pending == npos || !pending[line.pending].deferred) {
+      try {
+        lines += line.text;
+        ++line_count;
+      } catch (...) {
+        ++lines_lost_;
+      }
     }
   }
   written_ += written;
@@ -530,50 +687,111 @@ int AuditWriter::make_folder_entry_durable(const std::string& folder) noexcept {
 }
 
 void AuditWriter::append_summary(const std::string& lines, std::size_t count) noexcept {
-  if (count == 0) {
-    return;
-  }
   std::size_t done = 0;
   int error = 0;
   std::string path;
-  try {
-    path = cfg_.directory + "/sessions.jsonl";
+  std::size_t total = 0;
+  std::size_t kept = 0;
+  {
     const std::lock_guard lock(jsonl_mutex_);
-    error = make_folders(cfg_.directory);
-    if (error != 0) {
-      path = cfg_.directory;  // named in the report
-    } else {
-      FileDescriptor file(
-          ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode));
-      if (file.get() < 0) {
-        error = errno;
+    if (count == 0 && unsent_count_ == 0) {
+      return;
+    }
+    // Lines a shortage held back go first, so the index keeps the order of the sessions.
+    std::string held;
+    try {
+      held = std::move(unsent_lines_);
+      unsent_lines_.clear();
+      held += lines;
+    } catch (...) {
+      // No memory to join them: the held-back lines are lost, these go out.
+      lines_lost_ += unsent_count_;
+      held.clear();
+      unsent_count_ = 0;
+    }
+    const std::string& out = held.empty() ? lines : held;
+    total = count + std::exchange(unsent_count_, 0);
+    try {
+      path = cfg_.directory + "/sessions.jsonl";
+      error = make_folders(cfg_.directory);
+      if (error != 0) {
+        path = cfg_.directory;  // named in the report
       } else {
-        // One write() for the batch: with O_APPEND the lines land whole at the end of the
-        // file, never interleaved with another writer's.
-        error = write_all(file.get(), lines, done);
-        if (error != 0) {
-          cut_torn_line(file.get(), std::string_view(lines).substr(0, done));
-        }
-        if (const int close_error = file.close(); error == 0) {
-          error = close_error;
+        FileDescriptor file(::open(
+            path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode));
+        if (file.get() < 0) {
+          error = errno;
+        } else {
+          // One write() for the batch: with O_APPEND the lines land whole at the end of the
+          // file, never interleaved with another writer's.
+          error = write_all(file.get(), out, done);
+          if (error != 0) {
+            cut_torn_line(file.get(), std::string_view(out).substr(0, done));
+          }
+          if (const int close_error = file.close(); error == 0) {
+            error = close_error;
+          }
         }
       }
+    } catch (...) {
+      error = error != 0 ? error : ENOMEM;
     }
-  } catch (...) {
-    error = error != 0 ? error : ENOMEM;
+    if (error == 0) {
+      return;
+    }
+    // Lines that went out whole before the failure are kept; the rest wait for descriptors
+    // (within a bound) or are lost.
+    const auto whole_end = std::string_view(out).substr(0, done).rfind('\n');
+    const std::size_t sent_bytes = whole_end == std::string_view::npos ? 0 : whole_end + 1;
+    kept = static_cast<std::size_t>(
+        std::count(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(sent_bytes), '\n'));
+    if (is_transient_shortage(error) && out.size() - sent_bytes <= max_unsent_line_bytes) {
+      try {
+        unsent_lines_.assign(out, sent_bytes);
+        unsent_count_ = total - kept;
+        return;  // the documents' own shortage report says what happens
+      } catch (...) {
+        unsent_lines_.clear();
+      }
+    }
   }
-  if (error == 0) {
-    return;
-  }
-  // Lines that went out whole before the failure are kept; the rest are lost.
-  const auto kept = static_cast<std::size_t>(
-      std::count(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(done), '\n'));
-  lines_lost_ += count - kept;
+  lines_lost_ += total - kept;
   start_failing();
   try {
     report(error, "appending to " + path);
   } catch (...) {
     // Logging must not stop mail.
+  }
+}
+
+void AuditWriter::flush_summary_lines() noexcept {
+  const std::lock_guard reserve_lock(reserve_mutex_);
+  bool held = false;
+  {
+    const std::lock_guard lock(jsonl_mutex_);
+    held = unsent_count_ > 0;
+  }
+  if (!held) {
+    return;
+  }
+  release_reserve();
+  append_summary({}, 0);
+  take_reserve();
+  std::size_t still = 0;
+  {
+    const std::lock_guard lock(jsonl_mutex_);
+    still = std::exchange(unsent_count_, 0);
+    unsent_lines_.clear();
+  }
+  if (still > 0) {
+    lines_lost_ += still;
+    start_failing();
+    try {
+      report(EMFILE, "appending " + std::to_string(still) + " held-back lines to " +
+                         cfg_.directory + "/sessions.jsonl");
+    } catch (...) {
+      // Logging must not stop mail.
+    }
   }
 }
 

@@ -9,7 +9,15 @@
 // A full, read-only or missing audit directory must never stop mail: write() never throws,
 // counts the lost document, and says so on stderr (spdlog) at most once a minute per kind
 // of error. Folders are created 0750, files 0640.
+// Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOMEM) is transient, unlike a full
+// or read-only disk: write_batch() with outcomes hands such documents back as deferred, for
+// the caller to offer again, instead of losing them. Two descriptors of /dev/null are held in
+// reserve and released at a shortage: a document needs two at once (its folder and its file;
+// linking it through /proc/self/fd and fsyncing the folder need none more, the folder's
+// parents and sessions.jsonl one each after the file is closed), so one document still goes
+// through while the I/O threads hold every other descriptor.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -54,14 +62,35 @@ struct AuditItem {
   const std::string* verdict = nullptr;
 };
 
+// What became of one document of write_batch(items, outcomes).
+enum class AuditOutcome : std::uint8_t {
+  written,   // durable under its final name
+  lost,      // counted in documents_lost()
+  deferred,  // a shortage of descriptors or memory: offer it again later
+};
+
+// EMFILE, ENFILE, ENOMEM: the system lacks something that comes back (sessions end and free
+// their descriptors), unlike ENOSPC, EROFS or EACCES, which wait for an operator.
+bool is_transient_shortage(int error);
+
 class AuditWriter {
  public:
   // Temp files held open at once by one durability barrier; a longer batch is committed in
   // several barriers (the relay's sockets need the descriptors more).
   static constexpr std::size_t max_open_per_barrier = 128;
+  // Descriptors held in reserve for a shortage: what one document needs at once.
+  static constexpr std::size_t reserve_descriptors = 2;
+  // sessions.jsonl lines kept in memory while a shortage stops their append; beyond this
+  // they are counted in summary_lines_lost().
+  static constexpr std::size_t max_unsent_line_bytes = std::size_t{4} << 20;
 
   explicit AuditWriter(config::AuditConfig cfg);
   AuditWriter(config::AuditConfig cfg, std::size_t line_cap);
+  ~AuditWriter();
+  AuditWriter(const AuditWriter&) = delete;
+  AuditWriter& operator=(const AuditWriter&) = delete;
+  AuditWriter(AuditWriter&&) = delete;
+  AuditWriter& operator=(AuditWriter&&) = delete;
 
   // Thread-safe; sessions on several threads call it at once. Never throws.
   // @li true: the document is on disk under its final name.
@@ -78,7 +107,20 @@ class AuditWriter {
   // durable under their final names; each failure is counted in documents_lost() and
   // reported, the others still go through. Two items with the same id are written in
   // order, the later one wins, as with two write() calls.
+  // A document that meets a descriptor shortage here is lost, as nobody offers it again.
   std::size_t write_batch(std::span<const AuditItem> items) noexcept;
+
+  // Same, but a document that meets a transient shortage (is_transient_shortage) even after
+  // the reserve is released is neither written nor lost: outcomes[i] says `deferred`, it is
+  // not counted, its summary line is not appended, and the caller offers it again later
+  // (once no descriptor is left even with the reserve, the rest of the batch is deferred
+  // untried). `outcomes` has items.size() elements. Returns the shortage's errno, or 0 when
+  // nothing was deferred.
+  int write_batch(std::span<const AuditItem> items, std::span<AuditOutcome> outcomes) noexcept;
+
+  // Appends the sessions.jsonl lines that a shortage held back; those that still cannot be
+  // appended are counted in summary_lines_lost(). Called once at shutdown.
+  void flush_summary_lines() noexcept;
 
   // Writes through named `.<id>.json.tmp` files, as on a file system without O_TMPFILE
   // (tests run both ways). Call before the first write.
@@ -87,13 +129,28 @@ class AuditWriter {
   [[nodiscard]] std::uint64_t documents_written() const { return written_.load(); }
   [[nodiscard]] std::uint64_t documents_lost() const { return lost_.load(); }
   [[nodiscard]] std::uint64_t summary_lines_lost() const { return lines_lost_.load(); }
+  // Reserve descriptors held now (tests).
+  [[nodiscard]] std::size_t reserve_held() noexcept;
   [[nodiscard]] const std::string& directory() const { return cfg_.directory; }
 
  private:
   // Writes items from `next` on (at most max_open_per_barrier, stopping before a repeated
-  // id) behind one barrier; advances `next`, adds their summary lines to `lines`.
-  std::size_t write_chunk(std::span<const AuditItem> items, std::size_t& next, std::string& lines,
-                          std::size_t& line_count) noexcept;
+  // id, or before a document that finds no descriptor while others wait for the barrier)
+  // behind one barrier; advances `next`, adds their summary lines to `lines`. A document
+  // that finds no descriptor with none pending sets `shortage` and stops the chunk before
+  // it (`next` stays there); one whose folder cannot be made durable for a shortage is
+  // marked deferred in `outcomes` (when not empty) and sets `shortage` too.
+  std::size_t write_chunk(std::span<const AuditItem> items, std::span<AuditOutcome> outcomes,
+                          std::size_t& next, std::string& lines, std::size_t& line_count,
+                          int& shortage) noexcept;
+  std::size_t write_items(std::span<const AuditItem> items, std::span<AuditOutcome> outcomes,
+                          int& shortage) noexcept;
+  // Opens the missing reserve descriptors; says once on stderr when it cannot. Holds
+  // reserve_mutex_.
+  void take_reserve() noexcept;
+  // Closes the reserve descriptors: their numbers are free for the next open. Holds
+  // reserve_mutex_.
+  void release_reserve() noexcept;
   // fsyncs the audit directory and its parent the first time `folder` is used, so a date
   // folder created today (by any thread) survives a crash with the documents in it.
   int make_folder_entry_durable(const std::string& folder) noexcept;
@@ -117,7 +174,13 @@ class AuditWriter {
   std::atomic<bool> failing_{false};
   std::mutex jsonl_mutex_;
   std::mutex folders_mutex_;
-  std::set<std::string> durable_folders_;           // guarded by folders_mutex_
+  std::set<std::string> durable_folders_;  // guarded by folders_mutex_
+  std::string unsent_lines_;               // guarded by jsonl_mutex_: held back by a shortage
+  std::size_t unsent_count_ = 0;           // guarded by jsonl_mutex_
+  std::mutex reserve_mutex_;
+  std::array<int, reserve_descriptors> reserve_{-1, -1};  // guarded by reserve_mutex_
+  bool reserve_warned_ = false;                           // guarded by reserve_mutex_
+  ReportLimiter reserve_reports_{std::chrono::minutes(1)};
   ReportLimiter limiter_{std::chrono::minutes(1)};  // issue 4 item 5: "once per minute"
 };
 

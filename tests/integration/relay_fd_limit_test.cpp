@@ -4,6 +4,10 @@
 // with EMFILE is said once, repeated at most every 10 s, retried without a busy loop, and
 // said again when accepting works again; the startup warning says what happens at the limit.
 //
+// The refused sender's audit document is not lost to the shortage: it is written, at once
+// through the audit writer's reserve of descriptors or, failing that, once sessions end and
+// free theirs.
+//
 // The limit is lowered on the running relay with prlimit(2): the test counts the relay's open
 // descriptors in /proc/PID/fd and sets the soft limit so that exactly as many are free as the
 // test means to use.
@@ -15,10 +19,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -185,29 +191,50 @@ TEST(RelayFdLimit, SenderWithoutDescriptorForUpstreamIsRefusedAsOwnLimitNotUnrea
                              std::to_string(limit) + "); try again later\r\n");
   EXPECT_TRUE(third.wait_closed());
 
-  // The summary line is printed from the same facts as the document; the document itself may
-  // not be written while the relay has no descriptor to spare.
+  // The summary line is printed from the same facts as the document.
   static const std::regex summary(
-      R"(session \S+ .* end=(\S+) findings=\[([^\]]*)\] verdict: (.*))");
+      R"(session (\S+) .* end=(\S+) findings=\[([^\]]*)\] verdict: (.*))");
   const auto line = relay.process().wait_for_line(Stream::err, summary, 20s);
   ASSERT_TRUE(line) << relay.process().describe();
-  EXPECT_EQ(line->groups.at(1), "limit") << line->line;
-  EXPECT_EQ(line->groups.at(2), "") << line->line;  // no UPSTREAM_UNREACHABLE
+  const auto id = line->groups.at(1);
+  EXPECT_EQ(line->groups.at(2), "limit") << line->line;
+  EXPECT_EQ(line->groups.at(3), "") << line->line;  // no UPSTREAM_UNREACHABLE
   EXPECT_NE(
-      line->groups.at(3).find("out of file descriptors (limit " + std::to_string(limit) + ")"),
+      line->groups.at(4).find("out of file descriptors (limit " + std::to_string(limit) + ")"),
       std::string::npos)
       << line->line;
-  EXPECT_NE(line->groups.at(3).find("upstream was not tried"), std::string::npos) << line->line;
+  EXPECT_NE(line->groups.at(4).find("upstream was not tried"), std::string::npos) << line->line;
   const auto err = relay.stderr_text();
   EXPECT_EQ(err.find("UPSTREAM_UNREACHABLE"), std::string::npos) << err;
   EXPECT_EQ(err.find("upstream unreachable"), std::string::npos) << err;
 
-  // Its document needs more descriptors than the relay has left (the audit error says so);
-  // its line in sessions.jsonl needs one. Once every session ended, the relay stops after
-  // the audit is written.
+  // Its document needs two descriptors at once (its folder and its file), more than the
+  // relay had left: the writer's reserve, or the descriptors the held sessions free when they
+  // end, write it while the relay runs, never counted as lost.
   first.reset();
   second.reset();
+  const auto document = [&]() -> std::optional<std::filesystem::path> {
+    std::error_code ec;
+    for (const auto& day : std::filesystem::directory_iterator(relay.audit_directory(), ec)) {
+      if (std::filesystem::exists(day.path() / (id + ".json"))) {
+        return day.path() / (id + ".json");
+      }
+    }
+    return std::nullopt;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!document() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // polling the file system, bounded by the deadline
+  }
+  const auto path = document();
+  ASSERT_TRUE(path) << "no document for " << id << "; " << relay.process().describe();
+  const auto doc = boost::json::parse(read_file(*path)).as_object();
+  EXPECT_EQ(json_string(doc, "end.reason"), "limit") << doc;
+  EXPECT_EQ(json_string(doc, "id"), id);
   EXPECT_EQ(relay.process().terminate(), 0) << relay.process().describe();
+  EXPECT_NE(relay.stderr_text().find("stopped; every audit document was written"),
+            std::string::npos)
+      << relay.process().describe();
   std::ifstream index(relay.audit_directory() / "sessions.jsonl");
   std::vector<boost::json::object> refused;
   for (std::string text; std::getline(index, text);) {
