@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -87,12 +88,27 @@ std::int64_t unix_ms_now() {
       .count();
 }
 
+// "192.0.2.1:25" or "[2001:db8::1]:25". IPv4, nearly every session's peer, is written by
+// hand: glibc's inet_ntop(3) formats it with sprintf, a measurable part of a short session.
 std::string endpoint_string(const tcp::endpoint& ep) {
   const auto address = ep.address();
+  std::array<char, 24> port{};
+  const auto port_end = std::to_chars(port.data(), port.data() + port.size(), ep.port()).ptr;
   if (address.is_v6()) {
-    return "[" + address.to_string() + "]:" + std::to_string(ep.port());
+    return "[" + address.to_string() + "]:" + std::string(port.data(), port_end);
   }
-  return address.to_string() + ":" + std::to_string(ep.port());
+  std::string out;
+  out.reserve(21);
+  for (const auto byte : address.to_v4().to_bytes()) {
+    std::array<char, 4> digits{};
+    out.append(digits.data(), std::to_chars(digits.data(), digits.data() + digits.size(),
+                                            static_cast<unsigned>(byte))
+                                  .ptr);
+    out += '.';
+  }
+  out.back() = ':';
+  out.append(port.data(), port_end);
+  return out;
 }
 
 std::string local_endpoint_string(const tcp::socket& s) {

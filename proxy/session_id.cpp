@@ -2,9 +2,11 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <string>
 
 namespace hopscope {
 namespace {
@@ -40,11 +42,27 @@ UtcFields utc_fields(std::int64_t unix_ms) {
 
 std::string compact_utc_timestamp(std::int64_t unix_ms) {
   const auto f = utc_fields(unix_ms);
-  std::array<char, 40> buf{};
-  std::snprintf(buf.data(), buf.size(), "%04d%02u%02uT%02lld%02lld%02lldZ", f.year, f.month, f.day,
-                static_cast<long long>(f.hour), static_cast<long long>(f.minute),
-                static_cast<long long>(f.second));
-  return buf.data();
+  if (f.year < 0 || f.year > 9999) {  // not from a real clock; snprintf widens the field
+    std::array<char, 40> buf{};
+    std::snprintf(buf.data(), buf.size(), "%04d%02u%02uT%02lld%02lld%02lldZ", f.year, f.month,
+                  f.day, static_cast<long long>(f.hour), static_cast<long long>(f.minute),
+                  static_cast<long long>(f.second));
+    return buf.data();
+  }
+  // Digit by digit: one id per session, and snprintf's format parsing was most of its cost.
+  std::string out = "00000000T000000Z";
+  const auto put = [&out](std::size_t at, std::int64_t value, std::size_t width) {
+    for (std::size_t i = width; i-- > 0; value /= 10) {
+      out[at + i] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(0, f.year, 4);
+  put(4, f.month, 2);
+  put(6, f.day, 2);
+  put(9, f.hour, 2);
+  put(11, f.minute, 2);
+  put(13, f.second, 2);
+  return out;
 }
 
 SessionIdGenerator::SessionIdGenerator() {
@@ -57,9 +75,16 @@ SessionIdGenerator::SessionIdGenerator() {
 
 std::string SessionIdGenerator::next(std::int64_t started_unix_ms) {
   const auto n = session_counter.fetch_add(1, std::memory_order_relaxed) + 1;
-  std::array<char, 32> counter{};
-  std::snprintf(counter.data(), counter.size(), "%06llu", static_cast<unsigned long long>(n));
-  return compact_utc_timestamp(started_unix_ms) + "-" + random_part_ + "-" + counter.data();
+  std::array<char, 24> digits{};
+  const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), n).ptr;
+  const auto length = static_cast<std::size_t>(end - digits.data());
+  std::string id = compact_utc_timestamp(started_unix_ms);
+  id += '-';
+  id += random_part_;
+  id += '-';
+  id.append(length < 6 ? 6 - length : 0, '0');  // at least six digits, as "%06llu"
+  id.append(digits.data(), length);
+  return id;
 }
 
 }  // namespace hopscope

@@ -112,6 +112,12 @@ TEST(RelayAudit, AuditDirectoryTakenAwayMidRunNeverStopsMail) {
   const auto docs = relay.documents();
   ASSERT_EQ(docs.size(), 2U);  // the first and the third; the second was lost, and said so
   EXPECT_NE(json_string(docs[0], "id"), json_string(docs[1], "id"));
+  // IPv4 endpoints are written by hand (proxy/session.cpp endpoint_string).
+  EXPECT_EQ(json_string(docs[0], "downstream.local"),
+            relay.host() + ":" + std::to_string(relay.port()));
+  EXPECT_TRUE(std::regex_match(json_string(docs[0], "downstream.peer"),
+                               std::regex(R"(127\.0\.0\.1:[1-9][0-9]{0,4})")))
+      << json_string(docs[0], "downstream.peer");
 }
 
 TEST(RelayListen, Ipv6LoopbackListenerServesSessions) {

@@ -1,5 +1,6 @@
 #include "proxy/session_id.hpp"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 #include <string>
@@ -37,6 +38,18 @@ TEST(SessionIdGenerator, CompactTimestampIsUtc) {
   EXPECT_EQ(compact_utc_timestamp(0), "19700101T000000Z");
   EXPECT_EQ(compact_utc_timestamp(started_ms), "20261122T174500Z");
   EXPECT_EQ(compact_utc_timestamp(951868799999), "20000229T235959Z");
+  EXPECT_EQ(compact_utc_timestamp(253402300799999), "99991231T235959Z");
+  EXPECT_EQ(compact_utc_timestamp(253402300800000), "100000101T000000Z");
+}
+
+TEST(SessionIdGenerator, CounterHasAtLeastSixDigitsAndGrows) {
+  SessionIdGenerator ids;
+  const auto counter = [](const std::string& id) { return id.substr(id.rfind('-') + 1); };
+  const auto first = counter(ids.next(started_ms));
+  ASSERT_GE(first.size(), 6U);
+  const auto second = counter(ids.next(started_ms));
+  EXPECT_EQ(std::stoull(second), std::stoull(first) + 1);
+  EXPECT_EQ(second.size(), std::max<std::size_t>(6, std::to_string(std::stoull(second)).size()));
 }
 
 }  // namespace
