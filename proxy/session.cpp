@@ -316,8 +316,8 @@ class Session : public std::enable_shared_from_this<Session> {
         // is reported by the connect, which opens again.)
         boost::system::error_code open_ec;
         upstream_.open(endpoint.protocol(), open_ec);
-        if (auto shortage =
-                resource_shortage(open_ec, "opening a socket to upstream " + target.to_string())) {
+        if (auto shortage = resource_shortage(
+                open_ec, [&] { return "opening a socket to upstream " + target.to_string(); })) {
           co_return co_await refuse_for_shortage(std::move(*shortage));
         }
         // The deadline closes the socket, which ends the connect (no parallel group).
@@ -335,8 +335,8 @@ class Session : public std::enable_shared_from_this<Session> {
         if (connect_timed_out_) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
-        } else if (auto shortage =
-                       resource_shortage(cec, "connecting to upstream " + target.to_string())) {
+        } else if (auto shortage = resource_shortage(
+                       cec, [&] { return "connecting to upstream " + target.to_string(); })) {
           // No local port free (EADDRNOTAVAIL): no SYN left this host.
           co_return co_await refuse_for_shortage(std::move(*shortage));
         } else if (cec) {
@@ -352,7 +352,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                         seconds_text(config_.relay.timeouts.connect);
       } else if (auto& [rec, results] = *resolution; rec) {
         // getaddrinfo(3) needs descriptors too (EAI_SYSTEM with errno EMFILE).
-        if (auto shortage = resource_shortage(rec, "resolving " + target.host)) {
+        if (auto shortage = resource_shortage(rec, [&] { return "resolving " + target.host; })) {
           co_return co_await refuse_for_shortage(std::move(*shortage));
         }
         facts_.upstream.connect_error = "cannot resolve " + target.host + ": " + rec.message();
@@ -365,7 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
           // async_connect opens a socket per address: EMFILE and the like come from there;
           // EADDRNOTAVAIL from its connect (the last address tried gives the error).
-          if (auto shortage = resource_shortage(cec, connect_step(cec, target))) {
+          if (auto shortage = resource_shortage(cec, [&] { return connect_step(cec, target); })) {
             co_return co_await refuse_for_shortage(std::move(*shortage));
           }
           facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
@@ -411,13 +411,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // A shortage on this host (upstream_errors.hpp): only errno values count, not Asio's own
-  // errors nor the resolver's (host not found).
+  // errors nor the resolver's (host not found). `what()` names the step; it is only called
+  // on an error, so a session that connects builds no text.
+  template <typename What>
   static std::optional<Shortage> resource_shortage(const boost::system::error_code& ec,
-                                                   const std::string& what) {
-    if (ec.category() != boost::system::system_category()) {
+                                                   const What& what) {
+    if (!ec || ec.category() != boost::system::system_category()) {
       return std::nullopt;
     }
-    return hopscope::resource_shortage(ec.value(), what);
+    return hopscope::resource_shortage(ec.value(), what());
   }
 
   // async_connect opens a socket per address, then connects: name the step that failed
@@ -831,7 +833,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (observer_) {
       alert_before_first_close_ = observer_->observation().facts.first_encrypted_alert;
     }
-    if (side == Side::server) {
+    if (side == Side::server && !recorder_.quit_acknowledged()) {
+      // After 221 the session ends as "quit", which needs no detail (the common case).
       upstream_end_detail_ = upstream_end_detail(reset);
     }
   }
