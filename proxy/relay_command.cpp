@@ -276,6 +276,10 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& accep
       acceptor->close(ignored);
     });
   }
+  // A lingering close after our 421 (session.cpp) waits for the sender's close, not for
+  // anything the drain is for: those end now, and no new one starts (draining is set first).
+  context->draining = true;
+  context->registry.close_all(SessionRegistry::CloseKind::lingering);
   const auto drain_end = std::chrono::steady_clock::now() + context->config->relay.timeouts.drain;
   // A second signal ends the drain early.
   signals.async_wait([context](const boost::system::error_code& ec, int signal_number) {

@@ -73,7 +73,9 @@ class SessionRegistry {
   // sender has finished a message and waits for upstream's reply to it waits for that reply
   // first (within timeouts.data_end): cut now, the sender would send the message again
   // although upstream may have taken it (RFC 1047). `now`: a second signal; close at once.
-  enum class CloseKind { drain_over, now };
+  // `lingering`: the drain began; a session that only lingers after our 421 (its document is
+  // written) closes now, so that it does not hold the drain; every other session ignores it.
+  enum class CloseKind { drain_over, now, lingering };
 
   std::uint64_t add(std::function<void(CloseKind)> closer) {
     const std::lock_guard lock(mutex_);
@@ -115,6 +117,7 @@ struct RelayContext {
   std::shared_ptr<SessionIdGenerator> ids;
   SessionLimits limits;
   SessionRegistry registry;
+  std::atomic<bool> draining{false};       // a signal or --duration began the drain
   std::atomic<bool> shutting_down{false};  // drain period over: sessions were closed by us
   std::atomic<bool> cut_short{false};      // a second signal ended the drain early
 

@@ -93,7 +93,7 @@ std::int64_t unix_ms_now() {
 std::string endpoint_string(const tcp::endpoint& ep) {
   const auto address = ep.address();
   std::array<char, 24> port{};
-  const auto port_end = std::to_chars(port.data(), port.data() + port.size(), ep.port()).ptr;
+  auto* const port_end = std::to_chars(port.data(), port.data() + port.size(), ep.port()).ptr;
   if (address.is_v6()) {
     return "[" + address.to_string() + "]:" + std::string(port.data(), port_end);
   }
@@ -198,7 +198,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Linger {
     full,     // linger_limit: the session holds its max_sessions place meanwhile
     refusal,  // refusal_linger_limit, within max_refusals_lingering; else at_once
-    at_once,  // drop what has arrived, then close: out of descriptors, or shutting down
+    at_once,  // drop what has arrived, then close: out of descriptors, or draining
   };
 
   template <typename Task>
@@ -259,6 +259,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // may have taken it (RFC 1047). The server pump closes after that reply; the watchdog
   // bounds the wait by timeouts.data_end. (Inside TLS hopscope cannot tell: it closes.)
   void force_close(SessionRegistry::CloseKind kind) {
+    if (kind == SessionRegistry::CloseKind::lingering) {
+      // The drain began: no lingering close holds it. One already under way (the document
+      // is written) ends now; one about to start (our 421 is out, the document not yet
+      // written) does not start: complete() closes the socket.
+      if (linger_until_) {
+        linger_until_.reset();
+        if (document_written_) {
+          close_both();  // wakes linger(), which ends it (end_linger)
+        }
+      }
+      return;
+    }
     forced_ = true;
     linger_until_.reset();  // a 421 already said gets no lingering close: we are stopping
     if (kind == SessionRegistry::CloseKind::drain_over && !observer_ && !closed_by_us_ &&
@@ -357,18 +369,29 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         facts_.upstream.connect_error = "cannot resolve " + target.host + ": " + rec.message();
       } else {
-        auto connected = co_await (asio::async_connect(upstream_, results, use_tuple) ||
-                                   watchdog_.async_wait(use_tuple));
+        // async_connect tries the addresses in turn and reports only the last one's error;
+        // the condition, called before each attempt with the previous attempt's error, keeps
+        // them all (one refused address is upstream's failure whatever the last one said).
+        TriedAddresses tried;
+        auto connected =
+            co_await (asio::async_connect(upstream_, results, ConnectRecorder{&tried}, use_tuple) ||
+                      watchdog_.async_wait(use_tuple));
         if (connected.index() == 1) {
           facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
                                           seconds_text(config_.relay.timeouts.connect);
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
+          if (tried.current) {
+            tried.failed.emplace_back(*tried.current, cec);
+          } else {
+            tried.failed.emplace_back(tcp::endpoint(), cec);  // no address was tried at all
+          }
           // async_connect opens a socket per address: EMFILE and the like come from there;
-          // EADDRNOTAVAIL from its connect (the last address tried gives the error).
-          if (auto shortage = resource_shortage(cec, [&] { return connect_step(cec, target); })) {
+          // EADDRNOTAVAIL from its connect.
+          auto outcome = classify_connect_failure(attempts_of(tried), target.to_string());
+          if (auto* shortage = std::get_if<Shortage>(&outcome)) {
             co_return co_await refuse_for_shortage(std::move(*shortage));
           }
-          facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
+          facts_.upstream.connect_error = std::move(std::get<std::string>(outcome));
         } else {
           co_return upstream_ready(endpoint);
         }
@@ -422,13 +445,32 @@ class Session : public std::enable_shared_from_this<Session> {
     return hopscope::resource_shortage(ec.value(), what());
   }
 
-  // async_connect opens a socket per address, then connects: name the step that failed
-  // (EMFILE comes from the socket, EADDRNOTAVAIL from the connect).
-  static std::string connect_step(const boost::system::error_code& ec,
-                                  const config::Endpoint& target) {
-    return (ec == boost::system::errc::address_not_available ? "connecting to upstream "
-                                                             : "opening a socket to upstream ") +
-           target.to_string();
+  // The addresses of a host name that async_connect tried, and how each failed.
+  struct TriedAddresses {
+    std::optional<tcp::endpoint> current;  // being tried: its outcome comes next
+    std::vector<std::pair<tcp::endpoint, boost::system::error_code>> failed;
+  };
+  // async_connect's connect condition: called before each address is tried, with the error
+  // of the one before (none before the first). Copied into the operation: holds a pointer.
+  struct ConnectRecorder {
+    TriedAddresses* tried;
+    bool operator()(const boost::system::error_code& ec, const tcp::endpoint& next) const {
+      if (ec && tried->current) {
+        tried->failed.emplace_back(*tried->current, ec);
+      }
+      tried->current = next;
+      return true;
+    }
+  };
+  // Only errno values (system category) can be a shortage (see resource_shortage above).
+  static std::vector<ConnectAttempt> attempts_of(const TriedAddresses& tried) {
+    std::vector<ConnectAttempt> attempts;
+    attempts.reserve(tried.failed.size());
+    for (const auto& [ep, ec] : tried.failed) {
+      const bool is_errno = ec.category() == boost::system::system_category();
+      attempts.push_back({endpoint_string(ep), is_errno ? ec.value() : 0, ec.message()});
+    }
+    return attempts;
   }
 
   // RFC 5321 §4.3.2 / RFC 3463 X.3.2 "system not accepting network messages": like a
@@ -499,7 +541,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void begin_lingering_close(Linger kind) {
     boost::system::error_code ec;
     client_.shutdown(tcp::socket::shutdown_send, ec);
-    if (!ec && drop_from_sender() && kind != Linger::at_once && !context_->shutting_down) {
+    if (!ec && drop_from_sender() && kind != Linger::at_once && !context_->draining) {
       if (kind == Linger::full) {
         linger_until_ = Clock::now() + linger_limit;
         return;
@@ -536,8 +578,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // The document is written; the sender's socket, shut for sending, stays open until the
-  // sender closes its side or linger_until_. Holds the session (its max_sessions place, its
-  // registration: a shutdown closes it at once) until then.
+  // sender closes its side or linger_until_. Holds the session (its max_sessions place, so
+  // that max_sessions still bounds the descriptors held; its registration) until then. The
+  // drain does not wait for it: when the drain begins, the registry closes it at once
+  // (CloseKind::lingering), and none starts during the drain (begin_lingering_close).
   void start_linger() {
     auto self = shared_from_this();
     // By value: a shutdown may reset linger_until_ before the coroutine first runs (it then
@@ -1077,6 +1121,7 @@ class Session : public std::enable_shared_from_this<Session> {
     close_both();
     recorder_.session_ended();  // a message cut off keeps the size seen, and says so
     const bool lingering = linger_until_ && client_.is_open();
+    document_written_ = true;
     if (!lingering) {
       context_->registry.remove(registry_id_);
     }
@@ -1135,6 +1180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Clock::time_point> linger_until_;
   std::size_t lingered_bytes_ = 0;       // dropped from the sender since our 421
   bool counted_refusal_linger_ = false;  // holds one of max_refusals_lingering
+  bool document_written_ = false;        // complete() ran: only a lingering close may be left
   std::array<char, first_read_bytes> from_client_{};
   std::array<char, first_read_bytes> from_server_{};
   Clock::time_point armed_deadline_ = Clock::time_point::max();

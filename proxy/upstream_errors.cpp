@@ -1,5 +1,6 @@
 #include "proxy/upstream_errors.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -43,6 +44,37 @@ std::optional<Shortage> resource_shortage(int error_number, const std::string& w
   auto detail = said + ": " + what + " failed (" + std::system_category().message(error_number) +
                 "); upstream was not tried (" + remedy + ")";
   return Shortage{std::move(said), std::move(detail)};
+}
+
+std::variant<Shortage, std::string> classify_connect_failure(
+    const std::vector<ConnectAttempt>& attempts, const std::string& target) {
+  if (attempts.empty()) {
+    return "connect to " + target + ": no address to try";
+  }
+  const auto shortage_only = std::all_of(attempts.begin(), attempts.end(), [](const auto& a) {
+    return resource_shortage(a.error_number, {}).has_value();
+  });
+  if (shortage_only) {
+    // socket(2) fails for want of descriptors or memory; connect(2) for want of a local port
+    // (EADDRNOTAVAIL): name the step that failed.
+    const auto& last = attempts.back();
+    const std::string step = last.error_number == EADDRNOTAVAIL ? "connecting to upstream "
+                                                                : "opening a socket to upstream ";
+    if (auto shortage = resource_shortage(last.error_number, step + target)) {
+      return std::move(*shortage);
+    }
+  }
+  std::string error = "connect to " + target + ": ";
+  if (attempts.size() == 1) {
+    return error + attempts.front().message;
+  }
+  for (const auto& a : attempts) {
+    if (&a != &attempts.front()) {
+      error += "; ";
+    }
+    error += a.endpoint + ": " + a.message;
+  }
+  return error;
 }
 
 }  // namespace hopscope

@@ -7,6 +7,8 @@
 
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 namespace hopscope {
 
@@ -27,5 +29,24 @@ struct Shortage {
 //                        so it cannot mean a bad local address in our configuration, and an
 //                        unreachable destination is ENETUNREACH/EHOSTUNREACH instead.
 [[nodiscard]] std::optional<Shortage> resource_shortage(int error_number, const std::string& what);
+
+// One address of a host name tried and failed (a name may resolve to several; each is tried
+// in turn until one connects).
+struct ConnectAttempt {
+  std::string endpoint;  // "192.0.2.7:25", "[2001:db8::25]:25"
+  int error_number = 0;  // errno (system category); 0 for any other error (Asio's own)
+  std::string message;   // the error's text: "Connection refused"
+};
+
+// Every address of `target` ("mx.contoso.test:25") failed: is that hopscope's shortage
+// (Shortage) or upstream unreachable (the connect_error text)? A shortage only when every
+// address failed for one: if one was refused, unreachable or timed out, upstream was tried
+// and failed, whatever the others said. The shortage is the last address's, as when one
+// address is tried. The connect_error names each address and its error when there are
+// several ("connect to mx.contoso.test:25: 192.0.2.7:25: Connection refused; 192.0.2.8:25:
+// Cannot assign requested address"), else "connect to mx.contoso.test:25: Connection
+// refused". `attempts` is not empty.
+[[nodiscard]] std::variant<Shortage, std::string> classify_connect_failure(
+    const std::vector<ConnectAttempt>& attempts, const std::string& target);
 
 }  // namespace hopscope

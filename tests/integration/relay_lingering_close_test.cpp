@@ -14,9 +14,11 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -181,24 +183,71 @@ TEST(RelayLingeringClose, CommandAfterTheTimeout421DoesNotResetTheConnection) {
 }
 
 // A sender that reads the 421 and never closes its side: it sees the end of file at once (the
-// FIN follows the 421), and the session ends within the linger bound on its own: a drain of a
-// minute is over, every session ended, within 10 s.
+// FIN follows the 421), and the relay closes its socket at the linger bound (2 s) on its own.
+// The sender notices by sending: bytes the lingering relay reads and drops, until a byte
+// reaches the closed socket and is answered with a reset. Each send is followed by a poll
+// for that reset, bounded at 100 ms, so the bytes are paced, not waited on.
 TEST(RelayLingeringClose, SenderThatNeverClosesHoldsTheSessionOnlyForTheLingerBound) {
-  RelayProcess relay(
-      {.upstream = unreachable_upstream(), .extra_toml = "[relay.timeouts]\ndrain = \"1m\"\n"});
+  RelayProcess relay({.upstream = unreachable_upstream()});
   SmtpClient client(relay.host(), relay.port());
-  client.send("EHLO early.example.test\r\n");
   SenderView seen;
   read_to_end(client.fd(), seen);  // within the client's 10 s receive timeout
+  const auto said = std::chrono::steady_clock::now();
   EXPECT_TRUE(is_one_line(seen.received, "421 4.4.0 ")) << describe(seen);
   EXPECT_EQ(seen.read_error, 0) << describe(seen);
+  int error = 0;
+  while (error == 0 && std::chrono::steady_clock::now() - said < 10s) {
+    if (::send(client.fd(), "x", 1, MSG_NOSIGNAL) < 0) {
+      error = errno;
+      break;
+    }
+    pollfd p{client.fd(), 0, 0};  // POLLERR and POLLHUP only: a reset
+    if (::poll(&p, 1, 100) > 0) {
+      socklen_t len = sizeof error;
+      ::getsockopt(client.fd(), SOL_SOCKET, SO_ERROR, &error, &len);
+      error = error == 0 ? ECONNRESET : error;
+    }
+  }
+  const auto held = std::chrono::steady_clock::now() - said;
+  EXPECT_TRUE(error == ECONNRESET || error == EPIPE)
+      << (error == 0 ? "not closed within 10 s" : errno_text(error));
+  EXPECT_GE(held, 1500ms) << "the relay closed before the linger bound";
+  EXPECT_LT(held, 5s);
   ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
-  ::kill(relay.process().pid(), SIGTERM);  // the drain waits for the lingering session
+}
+
+// SIGTERM with only lingering sessions (their documents written, their senders holding the
+// connection open after reading the 421): the drain does not wait for them, the relay exits
+// at once (before this fix, the drain waited for each linger to end: here, a drain of 1 s was
+// over first and closed them, "drain period over: closing 5 sessions").
+TEST(RelayLingeringClose, SigtermWithOnlyLingeringSessionsExitsWithoutWaitingForThem) {
+  RelayProcess relay(
+      {.upstream = unreachable_upstream(), .extra_toml = "[relay.timeouts]\ndrain = \"1s\"\n"});
+  std::vector<std::unique_ptr<SmtpClient>> senders;
+  for (int i = 0; i < 5; ++i) {
+    senders.push_back(std::make_unique<SmtpClient>(relay.host(), relay.port()));
+    SenderView seen;
+    read_to_end(senders.back()->fd(), seen);  // the 421 and its FIN; the sender stays open
+    ASSERT_TRUE(is_one_line(seen.received, "421 4.4.0 ")) << describe(seen);
+  }
+  ASSERT_TRUE(relay.wait_for_sessions(5)) << relay.stderr_text();  // documents written
+  const auto signalled = std::chrono::steady_clock::now();
+  ::kill(relay.process().pid(), SIGTERM);
   const auto code = relay.process().wait(10s);
-  ASSERT_TRUE(code.has_value()) << "the relay still waits for the session after 10 s\n"
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  ASSERT_TRUE(code.has_value()) << "the relay still runs 10 s after SIGTERM\n"
                                 << relay.stderr_text();
   EXPECT_EQ(*code, 0) << relay.stderr_text();
-  EXPECT_EQ(relay.stderr_text().find("did not close"), std::string::npos) << relay.stderr_text();
+  const auto log = relay.stderr_text();
+  EXPECT_EQ(log.find("drain period over"), std::string::npos) << log;
+  EXPECT_EQ(log.find("did not close"), std::string::npos) << log;
+  // The linger bound is 2 s and the drain 1 s: either would be over before this.
+  EXPECT_LT(took, 900ms) << log;
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 5U);
+  for (const auto& doc : docs) {
+    EXPECT_EQ(json_string(doc, "end.reason"), "upstream_unreachable");
+  }
 }
 
 // A sender that streams on after the 421 is not read forever: past the byte bound the relay

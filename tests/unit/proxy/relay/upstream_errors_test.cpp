@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -71,6 +73,79 @@ TEST(UpstreamErrors, UpstreamsOwnFailuresAreNoShortage) {
                       EINVAL, EAFNOSUPPORT, 0}) {
     EXPECT_FALSE(resource_shortage(e, std::string(connecting)).has_value()) << e;
   }
+}
+
+// A host name with several addresses: async_connect reports only the last address's error.
+// One address that refused is upstream's failure, whatever the last one said.
+TEST(UpstreamErrors, RefusedAddressThenNoLocalPortIsUpstreamUnreachableNamingEachAddress) {
+  const std::vector<ConnectAttempt> attempts{
+      {"127.0.0.2:25", ECONNREFUSED, "Connection refused"},
+      {"127.0.0.3:25", EADDRNOTAVAIL, "Cannot assign requested address"}};
+  const auto outcome = classify_connect_failure(attempts, "upstream.test:25");
+  ASSERT_TRUE(std::holds_alternative<std::string>(outcome)) << std::get<Shortage>(outcome).detail;
+  EXPECT_EQ(std::get<std::string>(outcome),
+            "connect to upstream.test:25: 127.0.0.2:25: Connection refused; 127.0.0.3:25: Cannot "
+            "assign requested address");
+}
+
+TEST(UpstreamErrors, UnreachableOrTimedOutAddressThenOutOfDescriptorsIsUpstreamUnreachable) {
+  for (const int upstreams : {EHOSTUNREACH, ETIMEDOUT, ENETUNREACH, 0}) {
+    const std::vector<ConnectAttempt> attempts{{"[2001:db8::25]:25", upstreams, "upstream's error"},
+                                               {"192.0.2.25:25", EMFILE, "Too many open files"}};
+    const auto outcome = classify_connect_failure(attempts, "mx.contoso.test:25");
+    ASSERT_TRUE(std::holds_alternative<std::string>(outcome)) << upstreams;
+    EXPECT_EQ(std::get<std::string>(outcome),
+              "connect to mx.contoso.test:25: [2001:db8::25]:25: upstream's error; "
+              "192.0.2.25:25: Too many open files");
+  }
+}
+
+// The order does not matter: a shortage first, a refusal last is upstream's failure too.
+TEST(UpstreamErrors, NoLocalPortThenRefusedIsUpstreamUnreachable) {
+  const std::vector<ConnectAttempt> attempts{
+      {"127.0.0.3:25", EADDRNOTAVAIL, "Cannot assign requested address"},
+      {"127.0.0.2:25", ECONNREFUSED, "Connection refused"}};
+  EXPECT_TRUE(
+      std::holds_alternative<std::string>(classify_connect_failure(attempts, "upstream.test:25")));
+}
+
+// Every address failed for hopscope's own want: a shortage, said as for one address (the last
+// address's error, the step that failed).
+TEST(UpstreamErrors, EveryAddressShortIsHopscopesShortageWithTheLastAddresssError) {
+  const std::vector<ConnectAttempt> no_port{
+      {"127.0.0.2:25", EADDRNOTAVAIL, "Cannot assign requested address"},
+      {"127.0.0.3:25", EADDRNOTAVAIL, "Cannot assign requested address"}};
+  const auto port = classify_connect_failure(no_port, "upstream.test:25");
+  ASSERT_TRUE(std::holds_alternative<Shortage>(port)) << std::get<std::string>(port);
+  EXPECT_EQ(std::get<Shortage>(port).said, "no local port free to reach upstream");
+  EXPECT_EQ(std::get<Shortage>(port).detail.rfind(
+                "no local port free to reach upstream: connecting to upstream upstream.test:25 "
+                "failed (Cannot assign requested address); upstream was not tried (",
+                0),
+            0U)
+      << std::get<Shortage>(port).detail;
+
+  const std::vector<ConnectAttempt> then_descriptors{
+      {"127.0.0.2:25", EADDRNOTAVAIL, "Cannot assign requested address"},
+      {"127.0.0.3:25", EMFILE, "Too many open files"}};
+  const auto descriptors = classify_connect_failure(then_descriptors, "upstream.test:25");
+  ASSERT_TRUE(std::holds_alternative<Shortage>(descriptors));
+  EXPECT_EQ(std::get<Shortage>(descriptors)
+                .detail.find(
+                    ": opening a socket to upstream upstream.test:25 failed (Too many open files)"),
+            std::get<Shortage>(descriptors).said.size())
+      << std::get<Shortage>(descriptors).detail;
+}
+
+// One address: the connect_error reads as it always did, without the address repeated.
+TEST(UpstreamErrors, OneAddressRefusedReadsAsBefore) {
+  const auto outcome = classify_connect_failure(
+      {{"192.0.2.25:25", ECONNREFUSED, "Connection refused"}}, "mx.contoso.test:25");
+  ASSERT_TRUE(std::holds_alternative<std::string>(outcome));
+  EXPECT_EQ(std::get<std::string>(outcome), "connect to mx.contoso.test:25: Connection refused");
+  const auto single_shortage = classify_connect_failure(
+      {{"192.0.2.25:25", EADDRNOTAVAIL, "Cannot assign requested address"}}, "mx.contoso.test:25");
+  EXPECT_TRUE(std::holds_alternative<Shortage>(single_shortage));
 }
 
 }  // namespace
