@@ -209,6 +209,19 @@ void AuditPipeline::finish() {
   if (catch_up_worker_.joinable()) {
     catch_up_worker_.join();
   }
+  // The idle worker's last batch may have met the shortage after the catch-up worker, with
+  // nothing left to retry, had stopped: those documents are given up here, not forgotten.
+  std::vector<Entry> rest;
+  std::size_t waited = 0;
+  {
+    const std::lock_guard lock(mutex_);
+    if (!waiting_.empty()) {
+      waited = give_up_waiting(rest);
+    }
+  }
+  if (!rest.empty()) {
+    give_up(rest, waited);
+  }
   writer_->flush_summary_lines();
 }
 
@@ -220,6 +233,10 @@ std::uint64_t AuditPipeline::lost() const {
 std::size_t AuditPipeline::waiting() const {
   const std::lock_guard lock(mutex_);
   return waiting_.size();
+}
+
+std::size_t AuditPipeline::summary_lines_waiting() const {
+  return writer_->summary_lines_held();
 }
 
 void AuditPipeline::take_batch(std::vector<Entry>& batch) {
@@ -242,18 +259,55 @@ bool AuditPipeline::behind(std::chrono::steady_clock::time_point now) const {
          (!queue_.empty() && now - queue_.front().queued_at >= max_lag);
 }
 
-void AuditPipeline::give_up_waiting() {
-  const auto n = waiting_.size();
-  for (const auto& entry : waiting_) {
-    queued_bytes_ -= entry.session.approximate_bytes;
+std::size_t AuditPipeline::give_up_waiting(std::vector<Entry>& batch) {
+  const auto waited = waiting_.size();
+  // The queue behind them would meet the same shortage, batch after batch: given up with
+  // them, in one go and said once.
+  batch.reserve(waiting_.size() + queue_.size());
+  for (auto& entry : waiting_) {
+    batch.push_back(std::move(entry));
+  }
+  for (auto& session : queue_) {
+    batch.push_back(Entry{std::move(session), std::nullopt});
   }
   waiting_.clear();
-  dropped_ += n;
+  queue_.clear();
+  queued_bytes_ = 0;
+  dropped_ += batch.size();
   retry_pause_ = std::chrono::milliseconds(0);
-  spdlog::error(
-      "audit: still short of descriptors {} s after shutdown began: {} session document{} "
-      "that waited could not be written and {} lost",
-      shutdown_retry_limit.count(), n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+  return waited;
+}
+
+void AuditPipeline::give_up(std::vector<Entry>& batch, std::size_t waited) {
+  const auto n = batch.size();
+  try {
+    std::vector<AuditItem> items;
+    items.reserve(n);
+    for (auto& entry : batch) {
+      if (!entry.judged) {
+        try {
+          entry.judged = judge(entry.session);
+          spdlog::info("{}", entry.judged->summary);
+        } catch (...) {
+          // Counted lost with the others; without a verdict it has no summary line.
+        }
+      }
+      if (entry.judged) {
+        items.push_back(
+            AuditItem{&entry.session.facts, &entry.judged->findings, &entry.judged->verdict});
+      }
+    }
+    // noexcept: counts the lines it cannot keep.
+    writer_->hold_summary_lines(items);
+    spdlog::error(
+        "audit: still short of descriptors {} s after shutdown began: {} session document{} "
+        "({} waited, {} never tried) could not be written and {} lost; their sessions.jsonl "
+        "lines are appended if a descriptor frees up",
+        shutdown_retry_limit.count(), n, n == 1 ? "" : "s", waited, n - waited,
+        n == 1 ? "is" : "are");
+  } catch (...) {
+    // Logging must not stop mail; the documents are counted lost already.
+  }
 }
 
 void AuditPipeline::run_worker(Worker who) {
@@ -261,19 +315,24 @@ void AuditPipeline::run_worker(Worker who) {
   for (;;) {
     batch.clear();
     bool retry = false;
+    std::optional<std::size_t> given_up;
     {
       std::unique_lock lock(mutex_);
-      if (!next_batch(lock, batch, who)) {
+      if (!next_batch(lock, batch, who, given_up)) {
         return;
       }
       retry = who == Worker::catch_up && retrying_;
     }
-    write_batch(batch, retry);
+    if (given_up) {
+      give_up(batch, *given_up);
+    } else {
+      write_batch(batch, retry);
+    }
   }
 }
 
 bool AuditPipeline::next_batch(std::unique_lock<std::mutex>& lock, std::vector<Entry>& batch,
-                               Worker who) {
+                               Worker who, std::optional<std::size_t>& given_up) {
   using Clock = std::chrono::steady_clock;
   if (who == Worker::idle) {
     // During a shortage the idle worker stands aside: the catch-up worker, at normal
@@ -309,17 +368,20 @@ bool AuditPipeline::next_batch(std::unique_lock<std::mutex>& lock, std::vector<E
   }
   for (;;) {
     const auto now = Clock::now();
-    if (!waiting_.empty()) {
-      if (stopping_ && now >= give_up_at_) {
-        give_up_waiting();
-        continue;
-      }
+    if (!waiting_.empty() && stopping_ && now >= give_up_at_) {
+      given_up = give_up_waiting(batch);
+      return true;
+    }
+    // Held-back sessions.jsonl lines are retried too, even with no session to carry them;
+    // at shutdown the final flush takes them.
+    if (!waiting_.empty() || (lines_held_ > 0 && !stopping_)) {
       if (now >= retry_at_) {
         retrying_ = true;
-        take_batch(batch);
+        take_batch(batch);  // may be empty: then only the lines are retried
         return true;
       }
-      catch_up_.wait_until(lock, stopping_ ? std::min(retry_at_, give_up_at_) : retry_at_);
+      catch_up_.wait_until(
+          lock, stopping_ && !waiting_.empty() ? std::min(retry_at_, give_up_at_) : retry_at_);
       continue;
     }
     if (stopping_ || behind(now)) {
@@ -400,7 +462,11 @@ void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
     }
     std::vector<AuditOutcome> outcomes(items.size(), AuditOutcome::lost);
     // noexcept: counts what it cannot write itself, hands back what must wait.
-    shortage = writer_->write_batch(items, outcomes);
+    if (items.empty()) {
+      writer_->retry_summary_lines();  // a retry for held-back lines alone
+    } else {
+      shortage = writer_->write_batch(items, outcomes);
+    }
     for (std::size_t k = 0; k < items.size(); ++k) {
       const auto i = of_entry[k];
       if (!waited[i]) {
@@ -428,6 +494,7 @@ void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
 
   const auto now = std::chrono::steady_clock::now();
   std::size_t now_waiting = 0;
+  std::size_t lines_waiting = 0;
   std::chrono::milliseconds pause{0};
   bool resumed = false;
   std::uint64_t resumed_count = 0;
@@ -447,7 +514,8 @@ void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
       queued_bytes_ += entry.session.approximate_bytes;
       waiting_.insert(at, std::move(entry));
     }
-    if (!deferred.empty()) {
+    lines_held_ = writer_->summary_lines_held();  // the writer never takes mutex_
+    if (!deferred.empty() || lines_held_ > 0) {
       if (retry_pause_.count() == 0) {
         shortage_since_ = now;
         waited_written_ = 0;
@@ -457,10 +525,8 @@ void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
       }
       retry_at_ = now + retry_pause_;
       pause = retry_pause_;
-      now_waiting = waiting_.size();
-      if (stopping_ && now >= give_up_at_) {
-        give_up_waiting();
-      }
+      now_waiting = deferred.empty() ? 0 : waiting_.size();
+      lines_waiting = lines_held_;
     } else if (retry_pause_.count() != 0 && waiting_.empty()) {
       resumed = true;
       resumed_count = waited_written_;
@@ -478,7 +544,21 @@ void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
           shortage_words(shortage), now_waiting, now_waiting == 1 ? "" : "s",
           now_waiting == 1 ? "s" : "", pause.count());
     }
-    if (resumed) {
+    // Its own kind (-1): said beside the documents' line, not instead of it.
+    if (lines_waiting > 0 && shortage_reports_.allow(-1, now)) {
+      spdlog::warn(
+          "audit: {} sessions.jsonl line{} wait{} for a file descriptor (next try in {} ms); "
+          "mail keeps flowing",
+          lines_waiting, lines_waiting == 1 ? "" : "s", lines_waiting == 1 ? "s" : "",
+          pause.count());
+    }
+    if (resumed && resumed_count == 0) {
+      shortage_reports_.forget();
+      spdlog::warn(
+          "audit: descriptors free again: writing resumed after {:.1f} s; the sessions.jsonl "
+          "lines that waited are appended",
+          waited_for);
+    } else if (resumed) {
       shortage_reports_.forget();  // the next shortage is said at once
       spdlog::warn(
           "audit: descriptors free again: writing resumed after {:.1f} s; {} session document{} "

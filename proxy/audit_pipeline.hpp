@@ -14,7 +14,10 @@
 // documents that met the shortage wait, in order, and are offered again after a pause
 // (retry_pause_first, doubling up to retry_pause_max) while new sessions keep queuing within
 // the same bound; only that bound, or finish() giving up after shutdown_retry_limit, loses
-// them, and then they are counted and said.
+// them, and then they are counted and said, once, with their sessions.jsonl lines still
+// appended when a descriptor frees up for the final flush (sessions.jsonl is the index).
+// sessions.jsonl lines that the writer holds back for a shortage are retried on the same
+// schedule, even when no session ends to carry them.
 
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +78,8 @@ class AuditPipeline {
   [[nodiscard]] std::uint64_t lost() const;
   // Documents waiting for descriptors to come back.
   [[nodiscard]] std::size_t waiting() const;
+  // sessions.jsonl lines waiting for a descriptor (AuditWriter::summary_lines_held).
+  [[nodiscard]] std::size_t summary_lines_waiting() const;
 
   // Pause before documents that met a descriptor shortage are offered again; it doubles at
   // each failed try up to retry_pause_max. Sessions that end free their descriptors within
@@ -101,16 +106,21 @@ class AuditPipeline {
 
   void run_worker(Worker who);
   // Waits (holding `lock`) until `who` has something to write and fills `batch`; false:
-  // stopping and nothing is left.
-  bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<Entry>& batch, Worker who);
+  // stopping and nothing is left. `given_up`: set (to how many of `batch` waited) when the
+  // batch is what shutdown gives up on, for give_up() rather than write_batch().
+  bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<Entry>& batch, Worker who,
+                  std::optional<std::size_t>& given_up);
   // Moves up to max_batch entries into `batch`: the waiting ones first, then the queue.
   // Holds mutex_.
   void take_batch(std::vector<Entry>& batch);
   // The audit is behind: the catch-up worker writes. Holds mutex_.
   [[nodiscard]] bool behind(std::chrono::steady_clock::time_point now) const;
-  // Past shutdown_retry_limit at shutdown: counts the waiting documents as lost, says so.
-  // Holds mutex_.
-  void give_up_waiting();
+  // Past shutdown_retry_limit at shutdown: moves the waiting documents and the queue behind
+  // them into `batch` and counts them as lost; returns how many of them waited. Holds mutex_.
+  std::size_t give_up_waiting(std::vector<Entry>& batch);
+  // Hands the given-up documents' summary lines to the writer (appended by the final flush)
+  // and says the loss once, with the total.
+  void give_up(std::vector<Entry>& batch, std::size_t waited);
   [[nodiscard]] Judged judge(FinishedSession& session) const;
   // `retry`: the batch holds the waiting documents (the catch-up worker's retry).
   void write_batch(std::vector<Entry>& batch, bool retry);
@@ -145,7 +155,9 @@ class AuditPipeline {
   std::chrono::steady_clock::time_point shortage_since_;
   std::uint64_t waited_written_ = 0;  // documents written after waiting, this shortage
   std::chrono::steady_clock::time_point give_up_at_;  // set by finish()
-  ReportLimiter shortage_reports_{std::chrono::minutes(1)};
+  std::size_t lines_held_ = 0;  // the writer's held-back sessions.jsonl lines, last seen
+  // Every 10 s while a shortage lasts, so the count said is the current one.
+  ReportLimiter shortage_reports_{std::chrono::seconds(10)};
   bool stopping_ = false;
   std::uint64_t dropped_ = 0;
   std::thread worker_;

@@ -230,6 +230,27 @@ bool anonymous_files_usable() {
   return ::access("/proc/self/fd", X_OK) == 0;
 }
 
+// Appends `out` to the file at `path` (created 0640) in one write(2); returns 0 or errno, and
+// in `done` how many bytes went out (0 when it could not be opened).
+int append_lines(const std::string& path, std::string_view out, std::size_t& done) {
+  done = 0;
+  FileDescriptor file(
+      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode));
+  if (file.get() < 0) {
+    return errno;
+  }
+  // One write() for the batch: with O_APPEND the lines land whole at the end of the file,
+  // never interleaved with another writer's.
+  int error = write_all(file.get(), out, done);
+  if (error != 0) {
+    cut_torn_line(file.get(), out.substr(0, done));
+  }
+  if (const int close_error = file.close(); error == 0) {
+    error = close_error;
+  }
+  return error;
+}
+
 }  // namespace
 
 bool ReportLimiter::allow(int kind, Clock::time_point now) {
@@ -385,7 +406,7 @@ std::size_t AuditWriter::write_items(std::span<const AuditItem> items,
   }
   // The summary lines go out even for lost documents: sessions.jsonl is the index. Still
   // within the reserve's descriptors, if it was released.
-  append_summary(lines, line_count);
+  append_summary(lines, line_count, reserve_lock.owns_lock());
   if (reserve_lock.owns_lock()) {
     take_reserve();
     reserve_lock.unlock();
@@ -686,12 +707,12 @@ int AuditWriter::make_folder_entry_durable(const std::string& folder) noexcept {
   }
 }
 
-void AuditWriter::append_summary(const std::string& lines, std::size_t count) noexcept {
+void AuditWriter::append_summary(const std::string& lines, std::size_t count,
+                                 bool reserve_locked) noexcept {
   std::size_t done = 0;
   int error = 0;
   std::string path;
-  std::size_t total = 0;
-  std::size_t kept = 0;
+  std::size_t lost_now = 0;
   {
     const std::lock_guard lock(jsonl_mutex_);
     if (count == 0 && unsent_count_ == 0) {
@@ -710,26 +731,24 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
       unsent_count_ = 0;
     }
     const std::string& out = held.empty() ? lines : held;
-    total = count + std::exchange(unsent_count_, 0);
+    const std::size_t total = count + std::exchange(unsent_count_, 0);
     try {
       path = cfg_.directory + "/sessions.jsonl";
       error = make_folders(cfg_.directory);
       if (error != 0) {
         path = cfg_.directory;  // named in the report
       } else {
-        FileDescriptor file(::open(
-            path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, file_mode));
-        if (file.get() < 0) {
-          error = errno;
-        } else {
-          // One write() for the batch: with O_APPEND the lines land whole at the end of the
-          // file, never interleaved with another writer's.
-          error = write_all(file.get(), out, done);
-          if (error != 0) {
-            cut_torn_line(file.get(), std::string_view(out).substr(0, done));
-          }
-          if (const int close_error = file.close(); error == 0) {
-            error = close_error;
+        error = append_lines(path, out, done);
+        if (is_transient_shortage(error) && done == 0) {
+          // The reserve's numbers are the next ones open(2) hands out. Not waited for: a
+          // worker that holds it is writing documents, and appends these after them.
+          std::unique_lock<std::mutex> own(reserve_mutex_, std::defer_lock);
+          if (reserve_locked || own.try_lock()) {
+            release_reserve();
+            error = append_lines(path, out, done);
+            if (own.owns_lock()) {
+              take_reserve();
+            }
           }
         }
       }
@@ -737,25 +756,31 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
       error = error != 0 ? error : ENOMEM;
     }
     if (error == 0) {
+      unsent_error_ = 0;
       return;
     }
     // Lines that went out whole before the failure are kept; the rest wait for descriptors
-    // (within a bound) or are lost.
+    // (the oldest, within a bound) or are lost.
     const auto whole_end = std::string_view(out).substr(0, done).rfind('\n');
     const std::size_t sent_bytes = whole_end == std::string_view::npos ? 0 : whole_end + 1;
-    kept = static_cast<std::size_t>(
+    const auto kept = static_cast<std::size_t>(
         std::count(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(sent_bytes), '\n'));
-    if (is_transient_shortage(error) && out.size() - sent_bytes <= max_unsent_line_bytes) {
+    lost_now = total - kept;
+    if (is_transient_shortage(error)) {
+      unsent_error_ = error;
       try {
-        unsent_lines_.assign(out, sent_bytes);
-        unsent_count_ = total - kept;
-        return;  // the documents' own shortage report says what happens
+        const std::string_view rest = std::string_view(out).substr(sent_bytes);
+        lost_now = hold_lines(rest, total - kept);
       } catch (...) {
         unsent_lines_.clear();
+        unsent_count_ = 0;
+      }
+      if (lost_now == 0) {
+        return;  // the caller says that lines wait (summary_lines_held)
       }
     }
   }
-  lines_lost_ += total - kept;
+  lines_lost_ += lost_now;
   start_failing();
   try {
     report(error, "appending to " + path);
@@ -764,31 +789,99 @@ void AuditWriter::append_summary(const std::string& lines, std::size_t count) no
   }
 }
 
-void AuditWriter::flush_summary_lines() noexcept {
-  const std::lock_guard reserve_lock(reserve_mutex_);
-  bool held = false;
-  {
-    const std::lock_guard lock(jsonl_mutex_);
-    held = unsent_count_ > 0;
+std::size_t AuditWriter::hold_lines(std::string_view text, std::size_t count) {
+  // The oldest lines are kept: they are the sessions the index misses longest.
+  const std::size_t room =
+      unsent_cap_ > unsent_lines_.size() ? unsent_cap_ - unsent_lines_.size() : 0;
+  if (text.size() > room) {
+    const auto cut = text.substr(0, room).rfind('\n');
+    text = text.substr(0, cut == std::string_view::npos ? 0 : cut + 1);
   }
-  if (!held) {
-    return;
+  const auto fits = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  unsent_lines_ += text;
+  unsent_count_ += fits;
+  return count - fits;
+}
+
+std::size_t AuditWriter::summary_lines_held() noexcept {
+  const std::lock_guard lock(jsonl_mutex_);
+  return unsent_count_;
+}
+
+std::size_t AuditWriter::retry_summary_lines() noexcept {
+  const std::lock_guard reserve_lock(reserve_mutex_);
+  if (summary_lines_held() == 0) {
+    return 0;
   }
   release_reserve();
-  append_summary({}, 0);
+  append_summary({}, 0, true);
   take_reserve();
+  return summary_lines_held();
+}
+
+void AuditWriter::hold_summary_lines(std::span<const AuditItem> items) noexcept {
+  std::size_t lost_now = 0;
+  std::string text;
+  std::size_t count = 0;
+  for (const auto& item : items) {
+    if (item.facts == nullptr) {
+      ++lost_now;
+      continue;
+    }
+    try {
+      static const std::vector<FindingView> no_findings;
+      static const std::string no_verdict;
+      text +=
+          summary_json_line(*item.facts, item.findings != nullptr ? *item.findings : no_findings,
+                            item.verdict != nullptr ? *item.verdict : no_verdict, options_);
+      text += '\n';
+      ++count;
+    } catch (...) {
+      ++lost_now;
+    }
+  }
+  {
+    const std::lock_guard lock(jsonl_mutex_);
+    try {
+      lost_now += hold_lines(text, count);
+    } catch (...) {
+      lost_now += count;
+    }
+  }
+  if (lost_now > 0) {
+    lines_lost_ += lost_now;
+    start_failing();
+    try {
+      report(ENOMEM, "keeping sessions.jsonl lines for " + cfg_.directory + "/sessions.jsonl");
+    } catch (...) {
+      // Logging must not stop mail.
+    }
+  }
+}
+
+void AuditWriter::limit_unsent_line_bytes(std::size_t bytes) noexcept {
+  const std::lock_guard lock(jsonl_mutex_);
+  unsent_cap_ = bytes;
+}
+
+void AuditWriter::flush_summary_lines() noexcept {
+  if (retry_summary_lines() == 0) {
+    return;
+  }
   std::size_t still = 0;
+  int error = 0;
   {
     const std::lock_guard lock(jsonl_mutex_);
     still = std::exchange(unsent_count_, 0);
     unsent_lines_.clear();
+    error = unsent_error_ != 0 ? unsent_error_ : EMFILE;
   }
   if (still > 0) {
     lines_lost_ += still;
     start_failing();
     try {
-      report(EMFILE, "appending " + std::to_string(still) + " held-back lines to " +
-                         cfg_.directory + "/sessions.jsonl");
+      report(error, "appending " + std::to_string(still) + " held-back lines to " + cfg_.directory +
+                        "/sessions.jsonl");
     } catch (...) {
       // Logging must not stop mail.
     }

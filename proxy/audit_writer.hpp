@@ -15,7 +15,9 @@
 // reserve and released at a shortage: a document needs two at once (its folder and its file;
 // linking it through /proc/self/fd and fsyncing the folder need none more, the folder's
 // parents and sessions.jsonl one each after the file is closed), so one document still goes
-// through while the I/O threads hold every other descriptor.
+// through while the I/O threads hold every other descriptor. A sessions.jsonl line that finds
+// no descriptor (even with the reserve released) waits in memory, the oldest first up to
+// max_unsent_line_bytes (the excess is lost), for the next batch or retry_summary_lines().
 
 #include <array>
 #include <atomic>
@@ -118,9 +120,27 @@ class AuditWriter {
   // nothing was deferred.
   int write_batch(std::span<const AuditItem> items, std::span<AuditOutcome> outcomes) noexcept;
 
+  // sessions.jsonl lines that a shortage holds back now (each is appended before any newer
+  // line, at the next batch or retry). A caller that retries documents retries these too:
+  // an idle relay writes no batch that would carry them.
+  [[nodiscard]] std::size_t summary_lines_held() noexcept;
+
+  // Tries once more to append the held-back lines (the reserve released for it). Returns how
+  // many are still held.
+  std::size_t retry_summary_lines() noexcept;
+
+  // Holds the summary lines of documents the caller gives up on (still short of descriptors
+  // at shutdown): sessions.jsonl is the index, it lists lost documents too. They are appended
+  // with the held-back lines, by the next batch, retry or flush_summary_lines(); beyond the
+  // bound they are counted in summary_lines_lost().
+  void hold_summary_lines(std::span<const AuditItem> items) noexcept;
+
   // Appends the sessions.jsonl lines that a shortage held back; those that still cannot be
   // appended are counted in summary_lines_lost(). Called once at shutdown.
   void flush_summary_lines() noexcept;
+
+  // Lowers the bound on held-back lines (tests; max_unsent_line_bytes otherwise).
+  void limit_unsent_line_bytes(std::size_t bytes) noexcept;
 
   // Writes through named `.<id>.json.tmp` files, as on a file system without O_TMPFILE
   // (tests run both ways). Call before the first write.
@@ -154,8 +174,15 @@ class AuditWriter {
   // fsyncs the audit directory and its parent the first time `folder` is used, so a date
   // folder created today (by any thread) survives a crash with the documents in it.
   int make_folder_entry_durable(const std::string& folder) noexcept;
-  // Appends `lines` (`count` of them, each ending in '\n') to sessions.jsonl in one write(2).
-  void append_summary(const std::string& lines, std::size_t count) noexcept;
+  // Appends the held-back lines, then `lines` (`count` of them, each ending in '\n'), to
+  // sessions.jsonl in one write(2). At a descriptor shortage it releases the reserve and tries
+  // once more: `reserve_locked` says the caller holds reserve_mutex_; otherwise it takes it
+  // only if free (it holds jsonl_mutex_, taken after reserve_mutex_ elsewhere). Lines that
+  // still cannot go out wait, the oldest first, up to the bound; the rest are lost.
+  void append_summary(const std::string& lines, std::size_t count, bool reserve_locked) noexcept;
+  // Holds `text` (`count` lines) after the held-back lines, within the bound; returns how many
+  // lines did not fit. Holds jsonl_mutex_.
+  std::size_t hold_lines(std::string_view text, std::size_t count);
   void lose(int error, std::string_view step, std::string_view path) noexcept;
   void start_failing() noexcept;
   void report(int error, const std::string& what) noexcept;
@@ -177,6 +204,8 @@ class AuditWriter {
   std::set<std::string> durable_folders_;  // guarded by folders_mutex_
   std::string unsent_lines_;               // guarded by jsonl_mutex_: held back by a shortage
   std::size_t unsent_count_ = 0;           // guarded by jsonl_mutex_
+  std::size_t unsent_cap_ = max_unsent_line_bytes;  // guarded by jsonl_mutex_
+  int unsent_error_ = 0;  // guarded by jsonl_mutex_: why the held lines last failed
   std::mutex reserve_mutex_;
   std::array<int, reserve_descriptors> reserve_{-1, -1};  // guarded by reserve_mutex_
   bool reserve_warned_ = false;                           // guarded by reserve_mutex_

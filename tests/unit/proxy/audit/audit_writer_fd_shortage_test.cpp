@@ -15,6 +15,7 @@
 
 #include "audit_test_files.hpp"
 #include "fd_shortage_child.hpp"
+#include "proxy/audit_json.hpp"
 #include "proxy/audit_writer.hpp"
 #include "proxy/session_id.hpp"
 #include "sample_facts.hpp"
@@ -27,6 +28,8 @@ using audit_test::config_for;
 using audit_test::read_lines;
 using audit_test::TempDir;
 using fd_test::DescriptorLimit;
+using fd_test::documents_refused_index_open;
+using fd_test::drop_root;
 using fd_test::FullTable;
 using fd_test::in_child;
 
@@ -230,6 +233,161 @@ TEST(AuditWriterFdShortage, CallerThatCannotRetryCountsTheDocumentsLost) {
     if (written != 0 || writer.documents_lost() != 3 || writer.summary_lines_lost() != 3) {
       f += "written " + std::to_string(written) + ", lost " +
            std::to_string(writer.documents_lost()) + "; ";
+    }
+    return f;
+  });
+  EXPECT_EQ(failures, "");
+}
+
+// The ids listed in sessions.jsonl, in order.
+std::vector<std::string> listed_ids(const fs::path& root) {
+  std::vector<std::string> ids;
+  for (const auto& line : read_lines(root / "sessions.jsonl")) {
+    ids.emplace_back(boost::json::parse(line).at("id").as_string());
+  }
+  return ids;
+}
+
+std::vector<std::string> ids_of(const Documents& docs, std::size_t first, std::size_t n) {
+  std::vector<std::string> ids;
+  for (std::size_t i = first; i < first + n; ++i) {
+    ids.push_back(docs.facts[i].id);
+  }
+  return ids;
+}
+
+// The documents are lost (their folder refused) but their lines must reach the index: the
+// sessions.jsonl open gets the reserve's descriptors when the table is otherwise full.
+TEST(AuditWriterFdShortage, SessionsJsonlOpenGetsTheReserveWhenTheTableIsFull) {
+  HOPSCOPE_SKIP_WHEN_SANITIZED();
+  const auto failures = in_child([] {
+    if (auto why = drop_root(); !why.empty()) {
+      return why;
+    }
+    std::string f;
+    const TempDir tmp;
+    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
+      return why;
+    }
+    AuditWriter writer(config_for(tmp.path()));
+    const Documents docs(3);
+    const auto items = docs.items();
+    std::vector<AuditOutcome> outcomes(items.size(), AuditOutcome::written);
+    {
+      const DescriptorLimit limit(static_cast<rlim_t>(fd_test::highest_open_descriptor() + 1 + 8));
+      const FullTable table;  // only the reserve's two numbers are left below the limit
+      if (table.held() < 8) {
+        return std::string("could not fill the table");
+      }
+      writer.write_batch(items, outcomes);
+      if (writer.reserve_held() != AuditWriter::reserve_descriptors) {
+        f += "reserve not taken back; ";
+      }
+    }
+    if (count(outcomes, AuditOutcome::lost) != items.size()) {
+      f += "documents not lost to the refused folder; ";
+    }
+    if (listed_ids(tmp.path()) != ids_of(docs, 0, 3)) {
+      f += "sessions.jsonl lists " + std::to_string(listed_ids(tmp.path()).size()) +
+           " lines, not the 3 sessions in order; ";
+    }
+    if (writer.summary_lines_lost() != 0) {
+      f += "lines counted lost; ";
+    }
+    return f;
+  });
+  EXPECT_EQ(failures, "");
+}
+
+// Lines held back for a shortage go out on a retry that brings no new document: an idle relay
+// writes no batch to carry them.
+TEST(AuditWriterFdShortage, HeldLinesGoOutOnARetryWithNoNewDocument) {
+  HOPSCOPE_SKIP_WHEN_SANITIZED();
+  const auto failures = in_child([] {
+    if (auto why = drop_root(); !why.empty()) {
+      return why;
+    }
+    std::string f;
+    const TempDir tmp;
+    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
+      return why;
+    }
+    AuditWriter writer(config_for(tmp.path()));
+    const Documents docs(3);
+    const auto items = docs.items();
+    std::vector<AuditOutcome> outcomes(items.size(), AuditOutcome::written);
+    {
+      DescriptorLimit limit(3);  // nothing can be opened; the reserve lies above
+      if (!limit.ok()) {
+        return std::string("setrlimit failed");
+      }
+      writer.write_batch(items, outcomes);
+      if (writer.summary_lines_held() != 3 || writer.retry_summary_lines() != 3) {
+        f += "lines not held while no descriptor is free; ";
+      }
+    }
+    if (!listed_ids(tmp.path()).empty()) {
+      f += "lines appended without a descriptor; ";
+    }
+    if (writer.retry_summary_lines() != 0 || writer.summary_lines_held() != 0) {
+      f += "lines still held after the retry; ";
+    }
+    if (listed_ids(tmp.path()) != ids_of(docs, 0, 3)) {
+      f += "the retry did not append the 3 lines in order; ";
+    }
+    if (writer.summary_lines_lost() != 0) {
+      f += "lines counted lost; ";
+    }
+    return f;
+  });
+  EXPECT_EQ(failures, "");
+}
+
+// Past the bound on held lines, the oldest are kept up to it and only the excess is lost.
+TEST(AuditWriterFdShortage, HeldLinesPastTheBoundKeepTheOldestAndLoseOnlyTheExcess) {
+  HOPSCOPE_SKIP_WHEN_SANITIZED();
+  const auto failures = in_child([] {
+    if (auto why = drop_root(); !why.empty()) {
+      return why;
+    }
+    std::string f;
+    const TempDir tmp;
+    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
+      return why;
+    }
+    const auto cfg = config_for(tmp.path());
+    AuditWriter writer(cfg);
+    const Documents docs(5);
+    const auto items = docs.items();
+    // Every line has the same length (the ids do): room for 3 lines and a half.
+    const AuditOptions options{cfg.record_envelope, cfg.transcript, default_line_cap};
+    const auto line_bytes =
+        summary_json_line(docs.facts[0], docs.findings, docs.verdict, options).size() + 1;
+    writer.limit_unsent_line_bytes(3 * line_bytes + line_bytes / 2);
+    std::vector<AuditOutcome> outcomes(2, AuditOutcome::written);
+    {
+      DescriptorLimit limit(3);
+      if (!limit.ok()) {
+        return std::string("setrlimit failed");
+      }
+      writer.write_batch(std::span(items).subspan(0, 2), outcomes);
+      if (writer.summary_lines_held() != 2 || writer.summary_lines_lost() != 0) {
+        f += "first 2 lines not held; ";
+      }
+      // 2 held + 3 new: 3 fit, the 2 newest are lost.
+      outcomes.resize(3);
+      writer.write_batch(std::span(items).subspan(2, 3), outcomes);
+      if (writer.summary_lines_held() != 3 || writer.summary_lines_lost() != 2) {
+        f += "held " + std::to_string(writer.summary_lines_held()) + ", lost " +
+             std::to_string(writer.summary_lines_lost()) + " (want 3 and 2); ";
+      }
+    }
+    writer.flush_summary_lines();
+    if (listed_ids(tmp.path()) != ids_of(docs, 0, 3)) {
+      f += "sessions.jsonl does not list the 3 oldest sessions in order; ";
+    }
+    if (writer.summary_lines_lost() != 2) {
+      f += "lost " + std::to_string(writer.summary_lines_lost()) + " lines after the flush; ";
     }
     return f;
   });

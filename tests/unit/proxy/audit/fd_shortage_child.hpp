@@ -9,7 +9,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +113,36 @@ class DescriptorLimit {
   rlimit old_{};
   bool ok_ = false;
 };
+
+// Drops root for the rest of the child (tests often run as root in containers, where
+// permissions do not bind): a folder without write permission then refuses mkdir(2) with
+// EACCES, which needs no descriptor. Returns "" or why not.
+inline std::string drop_root() {
+  constexpr uid_t nobody = 65534;
+  if (::geteuid() != 0) {
+    return "";
+  }
+  if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0) {
+    return "could not drop root";
+  }
+  return "";
+}
+
+// Makes `dir` refuse new entries (0555) with an empty sessions.jsonl in it: every document
+// is lost at mkdir(2) of its date folder, before it needs a descriptor, while its summary
+// line still goes to sessions.jsonl, which needs one. Call after drop_root(). "" or why not.
+inline std::string documents_refused_index_open(const std::string& dir) {
+  const auto index = dir + "/sessions.jsonl";
+  const int fd = ::open(index.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return "could not create " + index;
+  }
+  ::close(fd);
+  if (::chmod(dir.c_str(), 0555) != 0) {
+    return "could not chmod " + dir;
+  }
+  return "";
+}
 
 // The highest descriptor number open now, or -1.
 inline int highest_open_descriptor() {

@@ -33,6 +33,8 @@ using namespace std::chrono_literals;
 using audit_test::read_lines;
 using audit_test::TempDir;
 using fd_test::DescriptorLimit;
+using fd_test::documents_refused_index_open;
+using fd_test::drop_root;
 using fd_test::in_child;
 
 std::shared_ptr<const config::Config> config_for(const fs::path& dir) {
@@ -183,8 +185,125 @@ TEST(AuditPipelineFdShortage, ShutdownRetriesForABoundedTimeThenCountsWaitingDoc
            std::to_string(pipeline.waiting()) + "; ";
     }
     const auto text = log.text();
-    if (text.find("3 session documents that waited could not be written and are lost") ==
-        std::string::npos) {
+    if (text.find("3 session documents (3 waited, 0 never tried) could not be written and are "
+                  "lost") == std::string::npos) {
+      f += "log: " + text;
+    }
+    return f;
+  });
+  EXPECT_EQ(failures, "");
+}
+
+// The ids listed in sessions.jsonl, in order (needs a descriptor).
+std::vector<std::string> listed_ids(const fs::path& root) {
+  std::vector<std::string> listed;
+  for (const auto& line : read_lines(root / "sessions.jsonl")) {
+    // Each line opens with {"id":"<id>", (audit_json.cpp summary_json_line).
+    static const std::regex id_field(R"re(^\{"id":"([^"]+)")re");
+    std::smatch m;
+    listed.push_back(std::regex_search(line, m, id_field) ? m[1].str() : line);
+  }
+  return listed;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Lines that sessions.jsonl could not take for want of a descriptor are said and retried on
+// the retry schedule: they reach the index with no new session to carry them.
+TEST(AuditPipelineFdShortage, HeldSessionsJsonlLinesAreAppendedByARetryWithoutANewSession) {
+  HOPSCOPE_SKIP_WHEN_SANITIZED();
+  const auto failures = in_child([] {
+    if (auto why = drop_root(); !why.empty()) {
+      return why;
+    }
+    std::string f;
+    const TempDir tmp;
+    const CapturedLog log(tmp.path());
+    // The documents are lost to a refused folder; their lines need a descriptor.
+    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
+      return why;
+    }
+    AuditPipeline pipeline(config_for(tmp.path()));
+    SessionIdGenerator ids;
+    std::vector<std::string> submitted;
+    DescriptorLimit limit(3);  // nothing can be opened; the writer's reserve lies above
+    if (!limit.ok()) {
+      return std::string("setrlimit failed");
+    }
+    for (int i = 0; i < 2; ++i) {
+      FinishedSession session;
+      session.facts = test::sample_facts();
+      session.facts.id = ids.next(session.facts.started_unix_ms);
+      submitted.push_back(session.facts.id);
+      pipeline.submit(std::move(session));
+    }
+    if (!wait_for([&] { return pipeline.summary_lines_waiting() == 2; }, 20s)) {
+      f += std::to_string(pipeline.summary_lines_waiting()) + " lines wait, not 2; ";
+    }
+    limit.restore();  // descriptors are back; no session ends after this
+    if (!wait_for([&] { return listed_ids(tmp.path()) == submitted; }, 20s)) {
+      f += "the held lines were not appended without a new session; ";
+    }
+    pipeline.finish();
+    const auto text = log.text();
+    static const std::regex lines_wait(
+        R"(audit: [12] sessions\.jsonl lines? waits? for a file descriptor \(next try in \d+ ms\))");
+    if (!std::regex_search(text, lines_wait) ||
+        text.find("the sessions.jsonl lines that waited are appended") == std::string::npos) {
+      f += "log: " + text;
+    }
+    return f;
+  });
+  EXPECT_EQ(failures, "");
+}
+
+// Still short at shutdown: the queue is given up with the waiting documents, said once with
+// the total, and every session still gets its sessions.jsonl line from the final flush
+// (here one descriptor is free: too few for a document, enough for the index).
+TEST(AuditPipelineFdShortage, GivenUpDocumentsStillGetTheirSessionsJsonlLineAndOneLossLine) {
+  HOPSCOPE_SKIP_WHEN_SANITIZED();
+  const auto failures = in_child([] {
+    std::string f;
+    const TempDir tmp;
+    const CapturedLog log(tmp.path());
+    AuditPipeline pipeline(config_for(tmp.path()));
+    SessionIdGenerator ids;
+    std::vector<std::string> submitted;
+    ::close(0);                // below the limit, only number 0 is free
+    DescriptorLimit limit(3);  // the writer's reserve lies above it
+    if (!limit.ok()) {
+      return std::string("setrlimit failed");
+    }
+    constexpr std::size_t sessions = 100;  // more than one batch (64)
+    for (std::size_t i = 0; i < sessions; ++i) {
+      FinishedSession session;
+      session.facts = test::sample_facts();
+      session.facts.id = ids.next(session.facts.started_unix_ms);
+      submitted.push_back(session.facts.id);
+      pipeline.submit(std::move(session));
+    }
+    if (!wait_for([&] { return pipeline.waiting() > 0; }, 20s)) {
+      f += "no document waits; ";
+    }
+    pipeline.finish();
+    limit.restore();
+    if (pipeline.lost() != sessions || pipeline.waiting() != 0) {
+      f += "lost " + std::to_string(pipeline.lost()) + ", waiting " +
+           std::to_string(pipeline.waiting()) + "; ";
+    }
+    if (listed_ids(tmp.path()) != submitted) {
+      f += "sessions.jsonl lists " + std::to_string(listed_ids(tmp.path()).size()) +
+           " lines, not the " + std::to_string(sessions) + " sessions in order; ";
+    }
+    const auto text = log.text();
+    if (occurrences(text, "could not be written") != 1 ||
+        text.find("100 session documents (") == std::string::npos) {
       f += "log: " + text;
     }
     return f;
