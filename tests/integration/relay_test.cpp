@@ -188,6 +188,44 @@ TEST(RelayPassthrough, PipelinedSessionIsRelayedAndRecorded) {
   EXPECT_EQ(json_string(docs[0], "upstream.address"), postfix.address());
 }
 
+// Real Postfix refuses one pipelined recipient (an empty path: 501 5.1.3): the document's
+// rcpt_refused names it with the reply the sender got, and only it.
+TEST(RelayPassthrough, RecipientPostfixRefusesIsListedWithItsReply) {
+  PostfixOptions po;
+  po.tls = PostfixTls::none;
+  PostfixInstance postfix(po);
+  RelayProcess relay({.upstream = postfix.address()});
+
+  const std::string message = message_text(8) + "\r\n";
+  std::string refusal;
+  {
+    SmtpClient client(relay.host(), relay.port());
+    ASSERT_TRUE(client.greet_and_ehlo().has_keyword("PIPELINING"));
+    const auto replies = client.send_mail_pipelined(
+        {"a@example.test", {"u@contoso.test", "", "v@contoso.test"}}, message);
+    ASSERT_EQ(replies.size(), 6U);
+    EXPECT_EQ(replies[1].code, 250) << replies[1].raw;
+    EXPECT_EQ(replies[2].code / 100, 5) << replies[2].raw;
+    EXPECT_EQ(replies[3].code, 250) << replies[3].raw;
+    EXPECT_EQ(replies[5].code, 250) << replies[5].raw;
+    refusal = replies[2].raw.substr(0, replies[2].raw.find("\r\n"));
+    client.quit();
+  }
+  ASSERT_EQ(postfix.wait_for_messages(2, 20s), 2U) << postfix.maillog_tail();
+  ASSERT_TRUE(relay.wait_for_sessions(1)) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U);
+  const auto& messages = docs[0].at("messages").as_array();
+  ASSERT_EQ(messages.size(), 1U);
+  const auto& m = messages[0].as_object();
+  EXPECT_EQ(m.at("rcpt_to").as_array().size(), 3U);
+  const auto& refused = m.at("rcpt_refused").as_array();
+  ASSERT_EQ(refused.size(), 1U) << boost::json::serialize(m);
+  EXPECT_EQ(std::string(refused[0].at("rcpt").as_string()), "");
+  EXPECT_EQ(std::string(refused[0].at("reply").as_string()), refusal);
+  EXPECT_EQ(std::string(m.at("sha256").as_string()), sha256_hex(message));
+}
+
 // Four megabytes in clear text: the relay reads it in 16 KiB chunks, Postfix takes them more
 // slowly than they come (partial writes), and lines of every length up to 998 cross the
 // chunk boundaries; what Postfix stores and the document's size and SHA-256 must match.
