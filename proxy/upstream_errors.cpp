@@ -31,8 +31,9 @@ std::optional<Shortage> resource_shortage(int error_number, const std::string& w
       break;
     case EADDRNOTAVAIL:
       // connect(2): no ephemeral port left (connect(2), ip(7) ip_local_port_range); no SYN
-      // was sent. For IPv6 the same error says no source address could be chosen.
-      said = "no local port free to reach upstream";
+      // was sent. For IPv6 the same error says no source address could be chosen: the text
+      // names both.
+      said = "no local address or port free to reach upstream";
       remedy =
           "every port of net.ipv4.ip_local_port_range is in use, often by connections in "
           "TIME_WAIT: see net.ipv4.ip_local_port_range and ss -s; for an IPv6 upstream, check "

@@ -22,13 +22,13 @@ constexpr std::string_view connecting = "connecting to upstream [2001:db8::25]:2
 TEST(UpstreamErrors, NoLocalPortFreeIsHopscopesShortageNotAnUnreachableUpstream) {
   const auto shortage = resource_shortage(EADDRNOTAVAIL, std::string(connecting));
   ASSERT_TRUE(shortage.has_value());
-  EXPECT_EQ(shortage->said, "no local port free to reach upstream");
-  EXPECT_EQ(
-      shortage->detail.rfind("no local port free to reach upstream: " + std::string(connecting) +
-                                 " failed (Cannot assign requested address); upstream "
-                                 "was not tried (",
-                             0),
-      0U)
+  EXPECT_EQ(shortage->said, "no local address or port free to reach upstream");
+  EXPECT_EQ(shortage->detail.rfind(
+                "no local address or port free to reach upstream: " + std::string(connecting) +
+                    " failed (Cannot assign requested address); upstream "
+                    "was not tried (",
+                0),
+            0U)
       << shortage->detail;
   EXPECT_NE(shortage->detail.find("net.ipv4.ip_local_port_range"), std::string::npos)
       << shortage->detail;
@@ -117,9 +117,10 @@ TEST(UpstreamErrors, EveryAddressShortIsHopscopesShortageWithTheLastAddresssErro
       {"127.0.0.3:25", EADDRNOTAVAIL, "Cannot assign requested address"}};
   const auto port = classify_connect_failure(no_port, "upstream.test:25");
   ASSERT_TRUE(std::holds_alternative<Shortage>(port)) << std::get<std::string>(port);
-  EXPECT_EQ(std::get<Shortage>(port).said, "no local port free to reach upstream");
+  EXPECT_EQ(std::get<Shortage>(port).said, "no local address or port free to reach upstream");
   EXPECT_EQ(std::get<Shortage>(port).detail.rfind(
-                "no local port free to reach upstream: connecting to upstream upstream.test:25 "
+                "no local address or port free to reach upstream: connecting to upstream "
+                "upstream.test:25 "
                 "failed (Cannot assign requested address); upstream was not tried (",
                 0),
             0U)
