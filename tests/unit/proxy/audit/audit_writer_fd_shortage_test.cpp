@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -32,6 +33,22 @@ using fd_test::documents_refused_index_open;
 using fd_test::drop_root;
 using fd_test::FullTable;
 using fd_test::in_child;
+
+// Runs `body` in a child that is not root, in a fresh audit folder whose documents are refused
+// (EACCES at their date folder, no descriptor needed) while sessions.jsonl can be opened: the
+// set-up of the tests on held sessions.jsonl lines. Returns what in_child() returns.
+std::string in_child_with_refused_folder(const std::function<std::string(const TempDir&)>& body) {
+  return in_child([&body] {
+    if (auto why = drop_root(); !why.empty()) {
+      return why;
+    }
+    const TempDir tmp;
+    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
+      return why;
+    }
+    return body(tmp);
+  });
+}
 
 // Owns the facts the borrowed AuditItems point at.
 struct Documents {
@@ -260,15 +277,8 @@ std::vector<std::string> ids_of(const Documents& docs, std::size_t first, std::s
 // sessions.jsonl open gets the reserve's descriptors when the table is otherwise full.
 TEST(AuditWriterFdShortage, SessionsJsonlOpenGetsTheReserveWhenTheTableIsFull) {
   HOPSCOPE_SKIP_WHEN_SANITIZED();
-  const auto failures = in_child([] {
-    if (auto why = drop_root(); !why.empty()) {
-      return why;
-    }
+  const auto failures = in_child_with_refused_folder([](const TempDir& tmp) {
     std::string f;
-    const TempDir tmp;
-    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
-      return why;
-    }
     AuditWriter writer(config_for(tmp.path()));
     const Documents docs(3);
     const auto items = docs.items();
@@ -303,15 +313,8 @@ TEST(AuditWriterFdShortage, SessionsJsonlOpenGetsTheReserveWhenTheTableIsFull) {
 // writes no batch to carry them.
 TEST(AuditWriterFdShortage, HeldLinesGoOutOnARetryWithNoNewDocument) {
   HOPSCOPE_SKIP_WHEN_SANITIZED();
-  const auto failures = in_child([] {
-    if (auto why = drop_root(); !why.empty()) {
-      return why;
-    }
+  const auto failures = in_child_with_refused_folder([](const TempDir& tmp) {
     std::string f;
-    const TempDir tmp;
-    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
-      return why;
-    }
     AuditWriter writer(config_for(tmp.path()));
     const Documents docs(3);
     const auto items = docs.items();
@@ -346,15 +349,8 @@ TEST(AuditWriterFdShortage, HeldLinesGoOutOnARetryWithNoNewDocument) {
 // Past the bound on held lines, the oldest are kept up to it and only the excess is lost.
 TEST(AuditWriterFdShortage, HeldLinesPastTheBoundKeepTheOldestAndLoseOnlyTheExcess) {
   HOPSCOPE_SKIP_WHEN_SANITIZED();
-  const auto failures = in_child([] {
-    if (auto why = drop_root(); !why.empty()) {
-      return why;
-    }
+  const auto failures = in_child_with_refused_folder([](const TempDir& tmp) {
     std::string f;
-    const TempDir tmp;
-    if (auto why = documents_refused_index_open(tmp.path().string()); !why.empty()) {
-      return why;
-    }
     const auto cfg = config_for(tmp.path());
     AuditWriter writer(cfg);
     const Documents docs(5);
