@@ -42,8 +42,15 @@ std::string file_name_for(std::string_view id) {
   return name;
 }
 
-// mkdir -p with `mode`. Returns 0 or errno.
+// mkdir -p with `mode`. Returns 0 or errno. The date folder exists but for the first batch of
+// a day: one mkdir(2) says so, where walking down from the root costs one per component.
 int make_folders(const std::string& path) {
+  if (::mkdir(path.c_str(), folder_mode) == 0 || errno == EEXIST) {
+    return 0;
+  }
+  if (errno != ENOENT) {
+    return errno;
+  }
   std::size_t pos = 0;
   while (pos != std::string::npos) {
     pos = path.find('/', pos + 1);

@@ -385,7 +385,11 @@ int run_relay(config::Config config, const RelayOptions& options) {
   const unsigned threads = std::max(1U, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   for (unsigned i = 0; i < threads; ++i) {
-    contexts.push_back(std::make_unique<asio::io_context>(1));
+    // Every socket is used only by the thread that runs its io_context: sessions stay on the
+    // thread that accepted them, and other threads post to it (force_close, the acceptors'
+    // close). So the reactor needs no lock per descriptor operation; posting from other
+    // threads and registering descriptors stay locked.
+    contexts.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
   }
   auto& main_context = *contexts.front();
   asio::signal_set signals(main_context, SIGTERM, SIGINT);  // before anything is accepted
