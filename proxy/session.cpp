@@ -377,8 +377,15 @@ class Session : public std::enable_shared_from_this<Session> {
             co_await (asio::async_connect(upstream_, results, ConnectRecorder{&tried}, use_tuple) ||
                       watchdog_.async_wait(use_tuple));
         if (connected.index() == 1) {
-          facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
-                                          seconds_text(config_.relay.timeouts.connect);
+          // Name what each address did before the deadline, and the one left unanswered (one
+          // MX address refusing, the next firewalled): with none failed, as for one address.
+          std::optional<std::string> pending;
+          if (tried.current) {
+            pending = endpoint_string(*tried.current);
+          }
+          facts_.upstream.connect_error =
+              connect_timeout_text(attempts_of(tried), pending, target.to_string(),
+                                   seconds_text(config_.relay.timeouts.connect));
         } else if (auto& [cec, endpoint] = std::get<0>(connected); cec) {
           if (tried.current) {
             tried.failed.emplace_back(*tried.current, cec);

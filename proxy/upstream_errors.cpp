@@ -78,4 +78,38 @@ std::variant<Shortage, std::string> classify_connect_failure(
   return error;
 }
 
+std::string connect_timeout_text(const std::vector<ConnectAttempt>& failed,
+                                 const std::optional<std::string>& pending,
+                                 const std::string& target, const std::string& timeout) {
+  std::string text = "connect to " + target + " timed out after " + timeout;
+  if (failed.empty()) {
+    return text;  // one address, or the first never answered: as it always read
+  }
+  // What closes the text, kept in reserve while the failures are named: the count of those
+  // left out (at most "; 99999 more addresses failed") and the pending address.
+  const std::string tail = pending ? "; " + *pending + ": no answer" : std::string();
+  constexpr std::size_t count_room = 32;
+  const auto budget = max_connect_timeout_text > tail.size() + count_room
+                          ? max_connect_timeout_text - tail.size() - count_room
+                          : std::size_t{0};
+  text += ": ";
+  std::size_t listed = 0;
+  for (const auto& a : failed) {
+    std::string entry = (listed == 0 ? "" : "; ") + a.endpoint + ": " + a.message;
+    const bool last = listed + 1 == failed.size();
+    // The last one needs no room for a count after it.
+    const auto room = last ? budget + count_room : budget;
+    if (listed == max_listed_failures || text.size() + entry.size() > room) {
+      break;
+    }
+    text += entry;
+    ++listed;
+  }
+  if (const auto more = failed.size() - listed; more > 0) {
+    text += (listed == 0 ? "" : "; ") + std::to_string(more) + (listed == 0 ? "" : " more") +
+            (more == 1 ? " address failed" : " addresses failed");
+  }
+  return text + tail;
+}
+
 }  // namespace hopscope

@@ -5,6 +5,7 @@
 // to do with the answer (a 421 4.3.2 and end.reason "limit" instead of "421 4.4.0 upstream
 // unreachable" and a finding that blames upstream).
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <variant>
@@ -48,5 +49,28 @@ struct ConnectAttempt {
 // refused". `attempts` is not empty.
 [[nodiscard]] std::variant<Shortage, std::string> classify_connect_failure(
     const std::vector<ConnectAttempt>& attempts, const std::string& target);
+
+// The longest connect_error connect_timeout_text builds when there is something to list: the
+// 421 line adds 62 bytes ("421 4.4.0 hopscope: upstream unreachable (", "); try again
+// later\r\n"), which keeps it within RFC 5321 §4.5.3.1.5's 512 bytes with room to spare.
+inline constexpr std::size_t max_connect_timeout_text = 400;
+// At most this many failed addresses are named; the rest are counted.
+inline constexpr std::size_t max_listed_failures = 4;
+
+// The deadline (timeouts.connect) passed while the addresses of `target` ("mx.contoso.test:25")
+// were tried in turn: `failed` are those that failed before it, in the order tried; `pending`
+// the one still being tried when it passed ("192.0.2.8:25"; nullopt if none had started);
+// `timeout` the deadline as said ("30s"). With no earlier failure the text is the one-address
+// text "connect to mx.contoso.test:25 timed out after 30s" (the pending address is not named:
+// with one address it is the target). Otherwise it names each failure and the address that
+// never answered: "connect to mx.contoso.test:25 timed out after 30s: 192.0.2.7:25: Connection
+// refused; 192.0.2.8:25: no answer". At most max_listed_failures failures are named, the first
+// ones, as long as the text stays within max_connect_timeout_text; the others are counted
+// ("; 5 more addresses failed") before the pending one, which is always named. Only a target
+// longer than a host name can be (RFC 1035 §2.3.4: 253 bytes as text) makes it longer.
+[[nodiscard]] std::string connect_timeout_text(const std::vector<ConnectAttempt>& failed,
+                                               const std::optional<std::string>& pending,
+                                               const std::string& target,
+                                               const std::string& timeout);
 
 }  // namespace hopscope

@@ -5,6 +5,8 @@
 #include "proxy/upstream_errors.hpp"
 
 #include <cerrno>
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -147,6 +149,102 @@ TEST(UpstreamErrors, OneAddressRefusedReadsAsBefore) {
   const auto single_shortage = classify_connect_failure(
       {{"192.0.2.25:25", EADDRNOTAVAIL, "Cannot assign requested address"}}, "mx.contoso.test:25");
   EXPECT_TRUE(std::holds_alternative<Shortage>(single_shortage));
+}
+
+// The 421 line the session builds from a connect_error (session.cpp, refuse_unreachable).
+std::string unreachable_line(const std::string& connect_error) {
+  return "421 4.4.0 hopscope: upstream unreachable (" + connect_error + "); try again later\r\n";
+}
+
+// One address, or the first address never answering: the text reads as it always did (the
+// relay tests look for it).
+TEST(UpstreamErrors, TimeoutWithNoEarlierFailureReadsAsBefore) {
+  EXPECT_EQ(connect_timeout_text({}, std::string("192.0.2.7:25"), "mx.contoso.test:25", "30s"),
+            "connect to mx.contoso.test:25 timed out after 30s");
+  EXPECT_EQ(connect_timeout_text({}, std::nullopt, "mx.contoso.test:25", "30s"),
+            "connect to mx.contoso.test:25 timed out after 30s");
+}
+
+// The typical case: one MX address refuses, the next is firewalled (drops the SYN).
+TEST(UpstreamErrors, TimeoutAfterARefusalNamesTheRefusedAndTheUnansweredAddress) {
+  EXPECT_EQ(connect_timeout_text({{"192.0.2.7:25", ECONNREFUSED, "Connection refused"}},
+                                 std::string("192.0.2.8:25"), "mx.contoso.test:25", "30s"),
+            "connect to mx.contoso.test:25 timed out after 30s: 192.0.2.7:25: Connection "
+            "refused; 192.0.2.8:25: no answer");
+  // The deadline passed between two attempts: only the failures.
+  EXPECT_EQ(connect_timeout_text({{"192.0.2.7:25", ECONNREFUSED, "Connection refused"},
+                                  {"[2001:db8::25]:25", ENETUNREACH, "Network is unreachable"}},
+                                 std::nullopt, "mx.contoso.test:25", "2s"),
+            "connect to mx.contoso.test:25 timed out after 2s: 192.0.2.7:25: Connection "
+            "refused; [2001:db8::25]:25: Network is unreachable");
+}
+
+std::vector<ConnectAttempt> refused_addresses(std::size_t n, const std::string& prefix) {
+  std::vector<ConnectAttempt> failed;
+  for (std::size_t i = 0; i < n; ++i) {
+    failed.push_back({prefix + std::to_string(i + 1) + "]:25", ECONNREFUSED, "Connection refused"});
+  }
+  return failed;
+}
+
+// max_listed_failures at -1, at, +1: all named up to the bound, then the rest counted.
+TEST(UpstreamErrors, TimeoutNamesAtMostTheBoundOfFailuresAndCountsTheRest) {
+  const std::string start = "connect to mx.contoso.test:25 timed out after 30s: ";
+  const auto at = [](std::size_t n) {
+    std::string s;
+    for (std::size_t i = 1; i <= n; ++i) {
+      s += (i == 1 ? "" : "; ") + std::string("[2001:db8::") + std::to_string(i) +
+           "]:25: Connection refused";
+    }
+    return s;
+  };
+  const std::optional<std::string> pending("192.0.2.99:25");
+  for (const std::size_t n : {max_listed_failures - 1, max_listed_failures}) {
+    EXPECT_EQ(connect_timeout_text(refused_addresses(n, "[2001:db8::"), pending,
+                                   "mx.contoso.test:25", "30s"),
+              start + at(n) + "; 192.0.2.99:25: no answer")
+        << n;
+  }
+  EXPECT_EQ(connect_timeout_text(refused_addresses(max_listed_failures + 1, "[2001:db8::"), pending,
+                                 "mx.contoso.test:25", "30s"),
+            start + at(max_listed_failures) + "; 1 more address failed; 192.0.2.99:25: no answer");
+  EXPECT_EQ(connect_timeout_text(refused_addresses(50, "[2001:db8::"), std::nullopt,
+                                 "mx.contoso.test:25", "30s"),
+            start + at(max_listed_failures) + "; 46 more addresses failed");
+}
+
+// Long IPv6 addresses and long errors under the longest host name: fewer are named, the
+// text stays within its bound and the sender's 421 line within RFC 5321's 512 bytes.
+TEST(UpstreamErrors, TimeoutTextWithManyLongAddressesStaysWithinTheReplyLineLimit) {
+  const std::string host_253 = std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                               std::string(63, 'c') + "." + std::string(61, 'd');
+  ASSERT_EQ(host_253.size(), 253U);
+  const std::string pending = "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535";
+  for (const auto& target : {std::string("mx.contoso.test:25"), host_253 + ":65535"}) {
+    for (const std::size_t n : {0U, 1U, 2U, 3U, 4U, 5U, 20U, 1000U}) {
+      const auto failed = refused_addresses(n, "[2001:db8:ffff:ffff:ffff:ffff:ffff:");
+      const auto text = connect_timeout_text(failed, pending, target, "30s");
+      EXPECT_LE(text.size(), max_connect_timeout_text) << text;
+      EXPECT_LE(unreachable_line(text).size(), 512U) << text;
+      EXPECT_EQ(text.rfind("connect to " + target + " timed out after 30s", 0), 0U) << text;
+      if (n > 0) {
+        // The address still being tried is always named, last.
+        EXPECT_TRUE(text.ends_with("; " + pending + ": no answer")) << text;
+        // The first failure is named, or all are counted.
+        EXPECT_TRUE(text.find(failed.front().endpoint + ": Connection refused") !=
+                        std::string::npos ||
+                    text.find(": " + std::to_string(n) + " address") != std::string::npos)
+            << text;
+      }
+    }
+  }
+  // Under the longest host name the bounded failures do not fit: they are counted instead.
+  EXPECT_EQ(connect_timeout_text(
+                refused_addresses(max_listed_failures, "[2001:db8:ffff:ffff:ffff:ffff:ffff:"),
+                pending, host_253 + ":65535", "30s"),
+            "connect to " + host_253 +
+                ":65535 timed out after 30s: " + std::to_string(max_listed_failures) +
+                " addresses failed; " + pending + ": no answer");
 }
 
 }  // namespace
