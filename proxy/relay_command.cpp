@@ -186,8 +186,8 @@ int address_in_use(const tcp::endpoint& endpoint) {
 // One accept loop per listener and thread; sessions stay on the thread that accepted them
 // (the kernel spreads connections over the SO_REUSEPORT listeners), so no session is handed
 // between threads. The acceptor outlives the loop: run_relay owns it until the threads end.
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<RelayContext> context,
-                                  std::shared_ptr<AcceptErrorLog> errors) {
+io::Awaitable<void> accept_loop(io::Acceptor& acceptor, std::shared_ptr<RelayContext> context,
+                                std::shared_ptr<AcceptErrorLog> errors) {
   boost::system::error_code listener_ec;
   auto listener = acceptor.local_endpoint(listener_ec);
   if (listener_ec) {
@@ -196,14 +196,14 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<Relay
   const std::string listener_text = listener.address().to_string();
   for (;;) {
     tcp::endpoint peer;  // from accept(2) itself: no getpeername(2) per session
-    auto [ec, socket] = co_await acceptor.async_accept(peer, use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(peer, io::use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
       co_return;
     }
     if (ec) {
       errors->failed(listener_text, ec);
-      asio::steady_timer pause(acceptor.get_executor(), accept_error_pause);
-      co_await pause.async_wait(use_tuple);
+      io::Timer pause(acceptor.get_executor(), accept_error_pause);
+      co_await pause.async_wait(io::use_tuple);
       continue;
     }
     errors->succeeded(listener_text);
@@ -248,7 +248,7 @@ asio::awaitable<void> wait_for_sessions(asio::steady_timer& timer, const RelayCo
 // `signals` is set up before the first listener opens, so a SIGTERM that arrives while the
 // threads start (sessions may already be accepted) is held for this coroutine instead of
 // killing the process.
-asio::awaitable<void> control(std::vector<std::unique_ptr<tcp::acceptor>>& acceptors,
+asio::awaitable<void> control(std::vector<std::unique_ptr<io::Acceptor>>& acceptors,
                               std::vector<std::unique_ptr<asio::io_context>>& contexts,
                               std::shared_ptr<RelayContext> context, asio::signal_set& signals,
                               std::optional<std::chrono::milliseconds> duration) {
@@ -394,7 +394,7 @@ int run_relay(config::Config config, const RelayOptions& options) {
   auto& main_context = *contexts.front();
   asio::signal_set signals(main_context, SIGTERM, SIGINT);  // before anything is accepted
 
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<io::Acceptor>> acceptors;
   for (const auto& listen : shared_config->relay.listen) {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(listen.host, ec);
@@ -410,10 +410,10 @@ int run_relay(config::Config config, const RelayOptions& options) {
       return exit_failure;
     }
     for (auto& io : contexts) {
-      auto acceptor = std::make_unique<tcp::acceptor>(*io);
+      auto acceptor = std::make_unique<io::Acceptor>(io->get_executor());
       acceptor->open(endpoint.protocol(), ec);
       if (!ec) {
-        acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+        acceptor->set_option(io::Acceptor::reuse_address(true), ec);
       }
       if (!ec) {
         // SO_REUSEPORT: one listener per thread on the same address (Linux >= 3.9).

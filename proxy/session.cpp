@@ -20,13 +20,13 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "proxy/audit_pipeline.hpp"
 #include "proxy/facts_recorder.hpp"
+#include "proxy/io_types.hpp"
 #include "proxy/relay_context.hpp"
 #include "proxy/session_id.hpp"
 #include "proxy/smtp/ascii.hpp"
@@ -45,7 +45,7 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using io::use_tuple;
 
 // One read per direction at a time; 16 KiB like HAProxy's default tune.bufsize.
 constexpr std::size_t read_buffer_bytes = std::size_t{16} * 1024;
@@ -111,7 +111,7 @@ std::string endpoint_string(const tcp::endpoint& ep) {
   return out;
 }
 
-std::string local_endpoint_string(const tcp::socket& s) {
+std::string local_endpoint_string(const io::Socket& s) {
   boost::system::error_code ec;
   const auto ep = s.local_endpoint(ec);
   return ec ? std::string("unknown") : endpoint_string(ep);
@@ -132,7 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // `listener` is the address the sender connected to when the listener is bound to one
   // (no getsockname(2) then); a wildcard listener's sessions ask their socket.
-  Session(tcp::socket client, const tcp::endpoint& peer, const tcp::endpoint& listener,
+  Session(io::Socket client, const tcp::endpoint& peer, const tcp::endpoint& listener,
           std::shared_ptr<RelayContext> context)
       : context_(std::move(context)),
         config_(*context_->config),
@@ -183,7 +183,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  asio::awaitable<void> refuse(std::string reason) {
+  io::Awaitable<void> refuse(std::string reason) {
     facts_.end.reason = EndReason::limit;
     facts_.end.detail = reason;
     const std::string line = "421 4.3.2 hopscope: " + reason + "; try again later\r\n";
@@ -227,7 +227,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  asio::awaitable<void> run() {
+  io::Awaitable<void> run() {
     register_for_shutdown();
     boost::system::error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
@@ -312,7 +312,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // "421 4.4.0" with the reason and retries later; nothing was relayed, so nothing is lost.
   // When hopscope itself has no descriptor for the socket, it is "421 4.3.2" and end.reason
   // limit instead (refuse_for_shortage): upstream was never tried.
-  asio::awaitable<bool> connect_upstream() {
+  io::Awaitable<bool> connect_upstream() {
     if (!config_.relay.upstream) {
       facts_.upstream.connect_error = "no upstream configured";
     } else {
@@ -413,10 +413,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // session (no banner, no 421) for as long as a hung DNS server takes. So the lookup is
   // left to finish on its own; its late result is dropped.
   using Resolution = std::pair<boost::system::error_code, tcp::resolver::results_type>;
-  asio::awaitable<std::optional<Resolution>> resolve_upstream(const config::Endpoint& target) {
+  io::Awaitable<std::optional<Resolution>> resolve_upstream(const config::Endpoint& target) {
     struct Lookup {
-      explicit Lookup(const asio::any_io_executor& executor) : resolver(executor) {}
-      tcp::resolver resolver;
+      explicit Lookup(const io::Executor& executor) : resolver(executor) {}
+      io::Resolver resolver;
       std::optional<Resolution> result;
     };
     auto lookup = std::make_shared<Lookup>(client_.get_executor());
@@ -482,7 +482,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // RFC 5321 §4.3.2 / RFC 3463 X.3.2 "system not accepting network messages": like a
   // max_sessions refusal (refuse), the sender retries later; upstream facts stay untouched.
-  asio::awaitable<bool> refuse_for_shortage(Shortage shortage) {
+  io::Awaitable<bool> refuse_for_shortage(Shortage shortage) {
     if (forced_) {
       co_return co_await refuse_unreachable();  // shutdown while resolving: says so
     }
@@ -496,7 +496,7 @@ class Session : public std::enable_shared_from_this<Session> {
     co_return false;
   }
 
-  asio::awaitable<bool> refuse_unreachable() {
+  io::Awaitable<bool> refuse_unreachable() {
     if (forced_) {
       // Shutdown closed the sockets while connecting: not an outage of the upstream.
       facts_.end.reason = EndReason::shutdown;
@@ -528,7 +528,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Our own last word to the sender (a 421), bounded in time; then the lingering close
   // (linger_limit): the FIN follows the 421 at once, the socket closes after the document.
-  asio::awaitable<void> say_goodbye(const std::string& line, Linger linger) {
+  io::Awaitable<void> say_goodbye(const std::string& line, Linger linger) {
     closing_ = true;  // a shutdown meanwhile must not say a second 421
     watchdog_.expires_after(farewell_write_limit);
     auto written = co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
@@ -547,7 +547,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // linger_until_ (linger, after the document), or it is closed now.
   void begin_lingering_close(Linger kind) {
     boost::system::error_code ec;
-    client_.shutdown(tcp::socket::shutdown_send, ec);
+    client_.shutdown(io::Socket::shutdown_send, ec);
     if (!ec && drop_from_sender() && kind != Linger::at_once && !context_->draining) {
       if (kind == Linger::full) {
         linger_until_ = Clock::now() + linger_limit;
@@ -603,10 +603,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  asio::awaitable<void> linger(Clock::time_point until) {
+  io::Awaitable<void> linger(Clock::time_point until) {
     watchdog_.expires_at(until);
     for (;;) {
-      auto woke = co_await (client_.async_wait(tcp::socket::wait_read, use_tuple) ||
+      auto woke = co_await (client_.async_wait(io::Socket::wait_read, use_tuple) ||
                             watchdog_.async_wait(use_tuple));
       // The deadline passed (or a shutdown cancelled it), the socket failed or was closed, or
       // the sender closed its side or sent too much.
@@ -631,7 +631,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // chunks of up to 16 KiB. The common case relays a read with one non-blocking write and
   // no copy; only what the receiver cannot take at once is copied and written
   // asynchronously.
-  asio::awaitable<void> pump(Side from_side) {
+  io::Awaitable<void> pump(Side from_side) {
     auto& from = from_side == Side::client ? client_ : upstream_;
     auto& to = from_side == Side::client ? upstream_ : client_;
     auto& first = from_side == Side::client ? from_client_ : from_server_;
@@ -683,7 +683,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec) {
         note_end_of_input(from_side, ec);
         boost::system::error_code ignored;
-        to.shutdown(tcp::socket::shutdown_send, ignored);  // propagate the half-close
+        to.shutdown(io::Socket::shutdown_send, ignored);  // propagate the half-close
         if (to_side == Side::client) {
           client_send_shut_ = true;
           if (recorder_.quit_acknowledged()) {
@@ -774,7 +774,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // One non-blocking send(2): what the receiver takes now. Asio's own write_some would need
   // the socket in user non-blocking mode, an ioctl(2) per socket.
-  static std::size_t send_now(tcp::socket& to, std::string_view bytes,
+  static std::size_t send_now(io::Socket& to, std::string_view bytes,
                               boost::system::error_code& ec) {
     for (;;) {
       const auto sent =
@@ -826,7 +826,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // One deadline for the whole session state (FactsRecorder::deadline): it moves only when
   // bytes arrive, never per read of a slow sender (no slowloris reset).
-  asio::awaitable<void> watchdog() {
+  io::Awaitable<void> watchdog() {
     for (;;) {
       if (pumps_running_ == 0) {
         co_return;  // both directions ended before the watchdog first ran
@@ -1143,9 +1143,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<RelayContext> context_;
   const config::Config& config_;
-  tcp::socket client_;
-  tcp::socket upstream_;
-  asio::steady_timer watchdog_;
+  io::Socket client_;
+  io::Socket upstream_;
+  io::Timer watchdog_;
   Clock::time_point start_;
   SessionFacts facts_;
   smtp::Conversation conversation_;
@@ -1195,14 +1195,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void start_session(tcp::socket client, const tcp::endpoint& peer, const tcp::endpoint& listener,
+void start_session(io::Socket client, const tcp::endpoint& peer, const tcp::endpoint& listener,
                    std::string client_ip, std::shared_ptr<RelayContext> context) {
   auto session = std::make_shared<Session>(std::move(client), peer, listener, std::move(context));
   session->start(std::move(client_ip));
 }
 
-asio::awaitable<void> refuse_session(tcp::socket client, tcp::endpoint peer, tcp::endpoint listener,
-                                     std::shared_ptr<RelayContext> context, std::string reason) {
+io::Awaitable<void> refuse_session(io::Socket client, tcp::endpoint peer, tcp::endpoint listener,
+                                   std::shared_ptr<RelayContext> context, std::string reason) {
   auto session = std::make_shared<Session>(std::move(client), peer, listener, std::move(context));
   co_await session->refuse(std::move(reason));
 }

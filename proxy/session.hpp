@@ -7,8 +7,7 @@
 #include <memory>
 #include <string>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include "proxy/io_types.hpp"
 
 namespace hopscope {
 
@@ -19,16 +18,14 @@ struct RelayContext;
 // accept(2) gave it, `listener` the listening socket's address (a wildcard address: the
 // session asks its socket which local address it got); the place taken for `client_ip` in
 // context->limits is released when the session ends.
-void start_session(boost::asio::ip::tcp::socket client, const boost::asio::ip::tcp::endpoint& peer,
+void start_session(io::Socket client, const boost::asio::ip::tcp::endpoint& peer,
                    const boost::asio::ip::tcp::endpoint& listener, std::string client_ip,
                    std::shared_ptr<RelayContext> context);
 
 // Answers "421 4.3.2 <reason>" and closes: a session over max_sessions or
 // max_sessions_per_client. Recorded with end.reason "limit".
-boost::asio::awaitable<void> refuse_session(boost::asio::ip::tcp::socket client,
-                                            boost::asio::ip::tcp::endpoint peer,
-                                            boost::asio::ip::tcp::endpoint listener,
-                                            std::shared_ptr<RelayContext> context,
-                                            std::string reason);
+io::Awaitable<void> refuse_session(io::Socket client, boost::asio::ip::tcp::endpoint peer,
+                                   boost::asio::ip::tcp::endpoint listener,
+                                   std::shared_ptr<RelayContext> context, std::string reason);
 
 }  // namespace hopscope
