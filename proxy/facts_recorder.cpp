@@ -5,6 +5,7 @@
 #include <utility>
 #include <variant>
 
+#include "proxy/smtp/ascii.hpp"
 #include "proxy/smtp/ehlo.hpp"
 
 namespace hopscope {
@@ -16,6 +17,7 @@ constexpr std::size_t max_evidence_bytes = 256;
 constexpr std::size_t max_transcript_bytes = 1 << 20;
 constexpr std::size_t max_anomalies = 1000;
 constexpr std::size_t max_messages = 10000;
+constexpr std::size_t transcript_entries_reserved = 24;
 constexpr std::size_t max_recipients_per_message = 1000;  // RFC 5321 §4.5.3.1.8 asks for 100
 // HELO/EHLO lines, envelope addresses and the replies kept per message, together (without
 // it, 10000 messages of 1000 recipients of one 64 KiB line each would all be kept).
@@ -55,20 +57,27 @@ FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeou
       last_command_(start),
       last_reply_(start) {
   // RFC 5321 §4.5.3.2.1: the initial 220 is awaited for `greeting`.
-  pending_.push_back(
-      {start, timeouts_.greeting, "the greeting", false, false, std::nullopt, std::nullopt});
+  pending_.push_back({start, timeouts_.greeting, What{"the greeting", {}}, false, false,
+                      std::nullopt, std::nullopt});
 }
 
-void FactsRecorder::add_transcript(Clock::time_point now, std::string dir, std::string line,
-                                   std::optional<std::uint64_t> data_bytes) {
+void FactsRecorder::add_transcript(Clock::time_point now, std::string_view dir,
+                                   std::string_view line, std::optional<std::uint64_t> data_bytes) {
   if (facts_.transcript.size() >= max_transcript_entries_ ||
       transcript_bytes_ + line.size() > max_transcript_bytes) {
     ++facts_.transcript_dropped;
     return;
   }
   transcript_bytes_ += line.size();
+  if (facts_.transcript.size() == 1 && facts_.transcript.capacity() == 1) {
+    // Past the greeting the sender speaks: a short session's entries (EHLO and its reply, one
+    // message, QUIT) in one allocation instead of five as the vector doubles. Not before: an
+    // idle session holds only its greeting.
+    facts_.transcript.reserve(std::min(max_transcript_entries_, transcript_entries_reserved));
+  }
+  // Each string is copied once, from the event (no parameter copy first).
   facts_.transcript.push_back(
-      TranscriptEntry{ms_between(start_, now), std::move(dir), std::move(line), data_bytes});
+      TranscriptEntry{ms_between(start_, now), std::string(dir), std::string(line), data_bytes});
 }
 
 void FactsRecorder::add_anomaly(AnomalyFacts anomaly) {
@@ -209,8 +218,8 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
           if (e.transfer == smtp::Transfer::data) {
             // RFC 5321 §4.5.3.2.6: up to 10 minutes for the reply after the final dot. (The
             // reply to BDAT LAST is already awaited as that command's reply.)
-            push_pending({now, timeouts_.data_end, "the reply after the end of data", true, false,
-                          open_message_, std::nullopt});
+            push_pending({now, timeouts_.data_end, What{"the reply after the end of data", {}},
+                          true, false, open_message_, std::nullopt});
           }
         } else if constexpr (std::is_same_v<T, smtp::AmbiguousEndOfData>) {
           auto& m = current_message();
@@ -229,8 +238,8 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
         } else if constexpr (std::is_same_v<T, smtp::BlobEnd>) {
           // The XEXCH50 blob is in: one more reply is due, as for a command.
           in_blob_ = false;
-          push_pending({now, timeouts_.command, "the reply after the XEXCH50 blob", false, false,
-                        std::nullopt, std::nullopt});
+          push_pending({now, timeouts_.command, What{"the reply after the XEXCH50 blob", {}}, false,
+                        false, std::nullopt, std::nullopt});
         } else if constexpr (std::is_same_v<T, smtp::Anomaly>) {
           add_anomaly(AnomalyFacts{smtp::to_string(e.dir), e.kind, e.detail});
         }
@@ -274,7 +283,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       if (auto& rcpts = current_message().rcpt_to; rcpts.size() < max_recipients_per_message) {
         if (fits_envelope_budget(per_value_bytes + cmd.path.size())) {
           rcpts.push_back(cmd.path);
-          push_pending({now, limit, reply_to(cmd), false, false, std::nullopt,
+          push_pending({now, limit, reply_to_what(cmd), false, false, std::nullopt,
                         Pending::Recipient{*open_message_, rcpts.size() - 1}});
           return;
         }
@@ -303,7 +312,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       }
       if (cmd.bdat_size && *cmd.bdat_size > 0) {
         chunk_left_ = *cmd.bdat_size;
-        push_pending({now, limit, reply_to(cmd), ends_message, true, message, std::nullopt});
+        push_pending({now, limit, reply_to_what(cmd), ends_message, true, message, std::nullopt});
         return;
       }
       break;
@@ -322,7 +331,7 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
     default:
       break;
   }
-  push_pending({now, limit, reply_to(cmd), ends_message, false, message, std::nullopt});
+  push_pending({now, limit, reply_to_what(cmd), ends_message, false, message, std::nullopt});
 }
 
 void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) {
@@ -339,10 +348,12 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
     rcpt = pending_.front().rcpt;
     pending_.pop_front();
   }
-  auto reply = to_facts(r.reply);
+  // Built only where it is kept: most replies (MAIL, RCPT accepted, ...) go to the
+  // transcript alone.
+  const auto reply = [&r] { return to_facts(r.reply); };
   if (!r.in_reply_to) {
     if (!facts_.upstream.banner) {
-      facts_.upstream.banner = std::move(reply);
+      facts_.upstream.banner = reply();
     }
     return;
   }
@@ -356,43 +367,36 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
   }
   switch (cmd.kind) {
     case K::rcpt:
-      if (rcpt) {
-        rcpt_answered(*rcpt, reply);
+      if (rcpt && !(r.reply.code >= 200 && r.reply.code <= 299)) {
+        rcpt_answered(*rcpt, reply());  // accepted ones are not listed: no facts to build
       }
       break;
     case K::ehlo:
       if (!saw_first_ehlo_reply_ && !tls_) {
         saw_first_ehlo_reply_ = true;
-        facts_.upstream.ehlo_reply = reply;
-        if (const auto caps = smtp::Capabilities::from_reply(r.reply)) {
-          facts_.upstream.capabilities = caps->lines();
-          // A reply past the codec's caps keeps only its first lines; STARTTLS on a dropped
-          // line was still seen (Reply::dropped_starttls), so the offer is a fact either way.
-          facts_.upstream.starttls.offered = caps->has("STARTTLS") || r.reply.dropped_starttls;
-          // Passthrough relays the reply verbatim: the sender is shown the same.
-          facts_.downstream.starttls.offered = facts_.upstream.starttls.offered;
-        }
+        facts_.upstream.ehlo_reply = reply();
+        record_capabilities(r.reply);
       }
       break;
     case K::helo:
       if (!facts_.upstream.helo_reply && !tls_) {
-        facts_.upstream.helo_reply = reply;
+        facts_.upstream.helo_reply = reply();
       }
       break;
     case K::starttls:
-      facts_.upstream.starttls.reply = reply;
-      facts_.downstream.starttls.reply = reply;
+      facts_.upstream.starttls.reply = reply();
+      facts_.downstream.starttls.reply = facts_.upstream.starttls.reply;
       break;
     case K::data:
       if (!ends_message && !smtp::is_positive_intermediate(r.reply.code) && message) {
-        facts_.messages[*message].reply = kept_reply(reply);  // DATA refused: no content
+        facts_.messages[*message].reply = kept_reply(reply());  // DATA refused: no content
       }
       break;
     case K::bdat:
       // RFC 3030 §2: a chunk refused with 4xx/5xx fails the transaction; that reply is the
       // message's answer, and no further chunk follows.
       if (r.reply.code >= 400 && message) {
-        facts_.messages[*message].reply = kept_reply(reply);
+        facts_.messages[*message].reply = kept_reply(reply());
       }
       break;
     case K::xexch50:
@@ -409,11 +413,37 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
       break;
   }
   if (ends_message && message) {
-    facts_.messages[*message].reply = kept_reply(std::move(reply));
+    facts_.messages[*message].reply = kept_reply(reply());
     if (open_message_ == message) {
       open_message_.reset();
     }
   }
+}
+
+void FactsRecorder::record_capabilities(const smtp::Reply& reply) {
+  // What smtp::Capabilities::from_reply(reply)->lines() and ->has("STARTTLS") say, without
+  // building the set: the text of every line after the greeting that has a keyword.
+  if (reply.code < 200 || reply.code > 299 || reply.lines.empty()) {
+    return;  // not a capability list (a PIX answering EHLO with 500): nothing is offered
+  }
+  auto& capabilities = facts_.upstream.capabilities;
+  capabilities.clear();
+  capabilities.reserve(reply.lines.size() - 1);
+  bool starttls = false;
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    const std::string_view line = reply.lines[i];
+    const std::string_view keyword = smtp::ehlo_keyword(line);
+    if (keyword.empty()) {
+      continue;  // "250 " with nothing after it (smtp-sink, some appliances): no keyword
+    }
+    capabilities.emplace_back(line.substr(4));  // a keyword means the line has text after 4
+    starttls = starttls || smtp::iequals(keyword, "STARTTLS");
+  }
+  // A reply past the codec's caps keeps only its first lines; STARTTLS on a dropped line was
+  // still seen (Reply::dropped_starttls), so the offer is a fact either way.
+  facts_.upstream.starttls.offered = starttls || reply.dropped_starttls;
+  // Passthrough relays the reply verbatim: the sender is shown the same.
+  facts_.downstream.starttls.offered = facts_.upstream.starttls.offered;
 }
 
 void FactsRecorder::session_ended() {
@@ -522,12 +552,12 @@ void FactsRecorder::chunk_arrived(std::size_t bytes, Clock::time_point now) {
 }
 
 bool FactsRecorder::sender_closed_before_greeting(Clock::time_point now, Clock::duration cap) {
-  if (facts_.upstream.banner || pending_.empty() || pending_.front().what != "the greeting") {
+  if (facts_.upstream.banner || pending_.empty() || pending_.front().what.text != "the greeting") {
     return false;
   }
   auto& greeting = pending_.front();
   greeting.limit = std::min(greeting.limit, (now - greeting.since) + cap);
-  greeting.what = "the greeting (the sender had closed its side)";
+  greeting.what = What{"the greeting (the sender had closed its side)", {}};
   return true;
 }
 
@@ -559,15 +589,19 @@ bool FactsRecorder::final_reply_pending() const {
 // "the reply to MAIL", as end.detail and the timeout 421 say it; a SASL response and an empty
 // line have no verb to name.
 std::string FactsRecorder::reply_to(const smtp::Command& cmd) {
+  return reply_to_what(cmd).said();
+}
+
+FactsRecorder::What FactsRecorder::reply_to_what(const smtp::Command& cmd) {
   // A redacted line's verb is the secret itself (a SASL response taken for a command).
   if (cmd.kind == smtp::CommandKind::auth_response ||
       (cmd.secret && cmd.kind != smtp::CommandKind::auth)) {
-    return "the reply to the AUTH response";
+    return What{"the reply to the AUTH response", {}};
   }
   if (cmd.verb.empty()) {
-    return "the reply to an empty command line";
+    return What{"the reply to an empty command line", {}};
   }
-  return "the reply to " + cmd.verb;
+  return What{"the reply to ", cmd.verb};
 }
 
 std::string FactsRecorder::waiting_for() const {
@@ -578,7 +612,7 @@ std::string FactsRecorder::waiting_for() const {
     return "the rest of the BDAT chunk from the sender";
   }
   if (!pending_.empty()) {
-    return pending_.front().what + " from upstream";
+    return pending_.front().what.said() + " from upstream";
   }
   if (in_message_content_) {
     return "the next data block from the sender";

@@ -5,15 +5,16 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "config/config.hpp"
 #include "proxy/facts.hpp"
 #include "proxy/sha256.hpp"
 #include "proxy/smtp/conversation.hpp"
+#include "proxy/smtp/fifo.hpp"
 
 namespace hopscope {
 
@@ -73,10 +74,18 @@ class FactsRecorder {
   [[nodiscard]] static std::string reply_to(const smtp::Command& cmd);
 
  private:
+  // What a reply is awaited for, in two parts ("the reply to " and "MAIL"): awaiting a reply
+  // builds no string; only end.detail and the timeout 421 put them together.
+  struct What {
+    std::string_view text;  // a string literal
+    std::string verb;       // appended to text; empty but for "the reply to <verb>"
+    [[nodiscard]] std::string said() const { return std::string(text) + verb; }
+  };
+  [[nodiscard]] static What reply_to_what(const smtp::Command& cmd);
   struct Pending {
     Clock::time_point since;
     Clock::duration limit;
-    std::string what;
+    What what;
     bool ends_message = false;  // the final reply of a message (after the dot, or BDAT LAST)
     // A BDAT whose chunk is still arriving: the reply is due only once the chunk is in, so
     // until then the sender's reads set the pace (data_block), as within DATA.
@@ -100,10 +109,12 @@ class FactsRecorder {
   // reached DATA or BDAT sent no message (an address probe, all recipients refused) and is not kept
   // as one.
   void close_transaction();
-  void add_transcript(Clock::time_point now, std::string dir, std::string line,
+  void add_transcript(Clock::time_point now, std::string_view dir, std::string_view line,
                       std::optional<std::uint64_t> data_bytes = std::nullopt);
   void on_command(const smtp::ClientCommand& c, Clock::time_point now);
   void on_reply(const smtp::ServerReply& r, Clock::time_point now);
+  // The first EHLO reply's capability lines and whether it offers STARTTLS (RFC 3207 §4).
+  void record_capabilities(const smtp::Reply& reply);
   // The open transaction's message; opens one if none is. `by_mail`: MAIL opens it. Opened by
   // anything else (a RCPT, DATA or BDAT without MAIL) it is not a message until it carries
   // content to upstream (without_mail_).
@@ -124,7 +135,7 @@ class FactsRecorder {
   config::Timeouts timeouts_;
   Clock::time_point start_;
   std::size_t max_transcript_entries_;
-  std::deque<Pending> pending_;
+  smtp::Fifo<Pending> pending_;  // a deque would allocate two blocks per session up front
   Clock::time_point last_activity_;
   Clock::time_point last_client_read_;
   Clock::time_point last_command_;

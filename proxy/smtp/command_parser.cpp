@@ -186,8 +186,13 @@ const char* to_string(CommandKind kind) {
 }
 
 Command parse_command(std::string_view line) {
+  return parse_command_taking(std::string(line));
+}
+
+Command parse_command_taking(std::string&& taken) {
   Command c;
-  c.raw = std::string(line);
+  c.raw = std::move(taken);
+  const std::string_view line = c.raw;  // c.raw is not changed from here on
   std::size_t verb_start = 0;
   while (verb_start < line.size() && is_word_break(line[verb_start])) {
     ++verb_start;

@@ -50,6 +50,9 @@ struct Command {
 // Outcomes: always a Command; kind `other` for an unknown verb; `error` set when a known
 // verb's arguments do not parse (e.g. "BDAT 99999999999999999999" overflows 64 bits).
 [[nodiscard]] Command parse_command(std::string_view line);
+// The same, taking the line's storage for Command::raw instead of copying it (the codec's
+// path: it owns each line it reads).
+[[nodiscard]] Command parse_command_taking(std::string&& line);
 
 // A SASL response line (RFC 4954 §4) as a Command: secret, transcript "<redacted>".
 [[nodiscard]] Command sasl_response(std::string_view line);

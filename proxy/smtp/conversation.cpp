@@ -83,7 +83,8 @@ std::optional<Event> Conversation::next() {
   if (out_.empty()) {
     return std::nullopt;
   }
-  Event event = std::move(out_.front());
+  // Moved once, straight into the result: an event holding a Command is not cheap to move.
+  std::optional<Event> event(std::in_place, std::move(out_.front()));
   out_.pop_front();
   return event;
 }
@@ -175,12 +176,12 @@ void Conversation::on_client_line(LineEvent event) {
   }
   // An anomaly quotes the line as the transcript does: an AUTH initial response or a SASL
   // response is a secret (DESIGN §5), whatever else is odd about the line.
-  Command command = sasl ? sasl_response(text) : parse_command(text);
+  Command command = sasl ? sasl_response(text) : parse_command_taking(std::move(text));
   if (!sasl) {
     // A sender that sends its SASL responses without waiting for 334 (or after a refused
-    // AUTH) makes them look like commands: still secrets (DESIGN §5).
+    // AUTH) makes them look like commands: still secrets (DESIGN §5). (raw is the line.)
     if (sasl_lines_left_ > 0 && command.kind == CommandKind::other &&
-        looks_like_sasl_response(text)) {
+        looks_like_sasl_response(command.raw)) {
       command.secret = true;
       command.transcript_line = "<redacted>";
       --sasl_lines_left_;
@@ -255,7 +256,8 @@ void Conversation::on_client_line(LineEvent event) {
   }
 }
 
-void Conversation::emit_command(Command command) {
+void Conversation::emit_command(Command&& command) {
+  // The event gets a copy, the reply it awaits the original: built in place, moved once.
   out_.emplace_back(ClientCommand{command, command.transcript_line});
   if (command.kind == CommandKind::data) {
     data_command_ = command;
@@ -265,13 +267,13 @@ void Conversation::emit_command(Command command) {
   push_awaiting(std::move(command), false);
 }
 
-void Conversation::push_awaiting(Command command, bool end_of_data) {
+void Conversation::push_awaiting(Command&& command, bool end_of_data) {
   if (awaiting_.size() >= limits_.max_pipelined_commands) {
     anomaly(Direction::client_to_server, "pipeline_overflow",
             std::to_string(awaiting_.size()) + " commands await replies");
     return;
   }
-  awaiting_.push_back(Awaiting{std::move(command), end_of_data});
+  awaiting_.emplace_back(std::move(command), end_of_data);
 }
 
 void Conversation::hold(std::string_view bytes) {
@@ -324,34 +326,46 @@ void Conversation::drain_framer() {
         end != nullptr && end->transfer == Transfer::data && data_command_) {
       // RFC 5321 §4.1.1.4: DATA has a second reply, after the final dot; it takes its place
       // among the commands pipelined after the message.
-      push_awaiting(*data_command_, true);
+      push_awaiting(Command(*data_command_), true);
     }
     std::visit([this](auto& e) { out_.emplace_back(std::move(e)); }, *event);
   }
 }
 
+void Conversation::emit_reply(Reply&& reply, Command* in_reply_to, bool after_content) {
+  // Built in place, each part moved once (a ServerReply holds a whole Command): cheaper than
+  // moving a whole ServerReply into the queue.
+  auto& event = std::get<ServerReply>(out_.emplace_back(std::in_place_type<ServerReply>));
+  event.reply = std::move(reply);
+  if (in_reply_to != nullptr) {
+    event.in_reply_to.emplace(std::move(*in_reply_to));
+  }
+  event.after_content = after_content;
+}
+
 void Conversation::on_reply(Reply reply) {
   if (!banner_seen_) {
     banner_seen_ = true;
-    out_.emplace_back(ServerReply{std::move(reply), std::nullopt, false});
+    emit_reply(std::move(reply), nullptr, false);
     return;
   }
   if (awaiting_.empty()) {
     anomaly(Direction::server_to_client, "unexpected_reply",
             reply.lines.empty() ? std::string_view() : std::string_view(reply.lines.front()));
-    out_.emplace_back(ServerReply{std::move(reply), std::nullopt, false});
+    emit_reply(std::move(reply), nullptr, false);
     return;
   }
-  Awaiting due = std::move(awaiting_.front());
-  awaiting_.pop_front();
+  Awaiting& due = awaiting_.front();
   const CommandKind kind = due.command.kind;
+  const bool end_of_data = due.end_of_data;
   const int code = reply.code;
-  out_.emplace_back(ServerReply{std::move(reply), std::move(due.command), due.end_of_data});
+  emit_reply(std::move(reply), &due.command, end_of_data);
+  awaiting_.pop_front();
   switch (kind) {
     case CommandKind::data:
       // The final reply of a message is not the answer to a DATA pipelined after its dot
       // (RFC 2920 §3.1): that DATA is still waiting for its own 354.
-      if (!due.end_of_data && client_state_ == ClientState::hold_data) {
+      if (!end_of_data && client_state_ == ClientState::hold_data) {
         if (is_positive_intermediate(code)) {
           framer_.start_data();
           release(ClientState::content);
@@ -375,7 +389,7 @@ void Conversation::on_reply(Reply reply) {
       }
       break;
     case CommandKind::xexch50:
-      if (!due.end_of_data && client_state_ == ClientState::hold_blob) {
+      if (!end_of_data && client_state_ == ClientState::hold_blob) {
         if (code == 354 && blob_left_ > 0) {
           release(ClientState::blob);
         } else if (code == 354) {

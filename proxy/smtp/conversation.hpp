@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "proxy/smtp/command_parser.hpp"
@@ -111,13 +112,15 @@ class Conversation {
   void client_input(std::string_view bytes);
   bool pump_client_line();
   void on_client_line(LineEvent event);
-  void emit_command(Command command);
+  void emit_command(Command&& command);
   void hold(std::string_view bytes);
   void release(ClientState next);
   void drain_framer();
   // The XEXCH50 blob is complete: its end is said and its second reply awaited.
   void finish_blob();
   void on_reply(Reply reply);
+  // Queues a ServerReply; in_reply_to (moved from) is null for none.
+  void emit_reply(Reply&& reply, Command* in_reply_to, bool after_content);
   void anomaly(Direction dir, std::string kind, std::string_view detail);
 
   Limits limits_;
@@ -127,10 +130,12 @@ class Conversation {
   // A command whose reply is due. A DATA is due twice (RFC 5321 §4.1.1.4): for its 354 and,
   // after the final dot, for the message's final reply; only the first decides the framing.
   struct Awaiting {
+    Awaiting(Command&& awaited, bool after_content)
+        : command(std::move(awaited)), end_of_data(after_content) {}
     Command command;
     bool end_of_data = false;
   };
-  void push_awaiting(Command command, bool end_of_data);
+  void push_awaiting(Command&& command, bool end_of_data);
 
   Fifo<Awaiting> awaiting_;              // replies due, oldest first
   std::optional<Command> data_command_;  // the last DATA, for its reply after the final dot

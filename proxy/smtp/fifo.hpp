@@ -45,6 +45,8 @@ class Fifo {
 
   [[nodiscard]] auto begin() const { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
   [[nodiscard]] auto end() const { return items_.end(); }
+  [[nodiscard]] auto begin() { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  [[nodiscard]] auto end() { return items_.end(); }
 
  private:
   static constexpr std::size_t compact_after = 16;

@@ -1,5 +1,6 @@
 #include "proxy/smtp/reply_parser.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "proxy/smtp/ascii.hpp"
@@ -7,6 +8,8 @@
 
 namespace hopscope::smtp {
 namespace {
+
+constexpr std::size_t multi_line_reserve = 16;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -90,7 +93,7 @@ std::optional<ReplyEvent> ReplyParser::next() {
     }
     on_line(std::move(complete.text));
   }
-  ReplyEvent event = std::move(out_.front());
+  std::optional<ReplyEvent> event(std::in_place, std::move(out_.front()));
   out_.pop_front();
   return event;
 }
@@ -116,6 +119,11 @@ void ReplyParser::on_line(std::string text) {
   if (!in_reply_) {
     in_reply_ = true;
     current_.code = code;
+    if (!last) {
+      // A multi-line reply (an EHLO reply has about ten lines): room for them at once rather
+      // than four allocations as the vector doubles.
+      current_.lines.reserve(std::min<std::size_t>(max_reply_lines_, multi_line_reserve));
+    }
     current_.enhanced =
         parse_enhanced_code(text.size() > 4 ? std::string_view(text).substr(4) : "", code);
   }

@@ -6,12 +6,16 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "proxy/sha256.hpp"
 #include "proxy/smtp/conversation.hpp"
+#include "proxy/smtp/ehlo.hpp"
+#include "proxy/smtp/reply_parser.hpp"
 
 namespace hopscope {
 namespace {
@@ -161,6 +165,73 @@ TEST(FactsRecorder, MessageFactsCoverTheContentAsDelivered) {
   EXPECT_EQ(h.facts.upstream.capabilities, (std::vector<std::string>{"PIPELINING", "STARTTLS"}));
   EXPECT_TRUE(h.recorder.quit_acknowledged());
   EXPECT_EQ(h.facts.upstream.banner->lines.at(0), "220 mx ESMTP");
+}
+
+// The recorder reads the first EHLO reply without building smtp::Capabilities: what it
+// records must be what that set says (lines(), has("STARTTLS")), odd lines included.
+TEST(FactsRecorder, CapabilitiesAreWhatTheEhloSetSays) {
+  const std::vector<std::string> replies{
+      std::string("250-mx.example.test Hello\r\n250-PIPELINING\r\n250-SIZE 37748736\r\n") +
+          "250-AUTH=LOGIN PLAIN\r\n250-starttls\r\n250-\tX-TAB\r\n250 \r\n",
+      "250-mx\r\n250-XXXXXXXA\r\n250-=\r\n250 8BITMIME\r\n",
+      "250-mx\r\n250-STARTTLS\t\r\n250 CHUNKING\r\n",
+      "250 mx only a greeting\r\n",
+      "500 5.5.1 EHLO not understood\r\n",
+      "250-mx\r\n250-SIZE\r\n250 DSN\r\n",
+  };
+  for (const auto& reply_bytes : replies) {
+    SCOPED_TRACE(reply_bytes);
+    Harness h;
+    const auto t = h.start;
+    h.server("220 mx ESMTP\r\n", t);
+    h.client("EHLO a\r\n", t);
+    h.server(reply_bytes, t);
+    smtp::ReplyParser parser(1000, 1000, 1 << 20);
+    parser.feed(reply_bytes);
+    const auto event = parser.next();
+    ASSERT_TRUE(event.has_value());
+    const auto* reply = std::get_if<smtp::Reply>(&*event);
+    ASSERT_NE(reply, nullptr);
+    const auto caps = smtp::Capabilities::from_reply(*reply);
+    EXPECT_EQ(h.facts.upstream.capabilities, caps ? caps->lines() : std::vector<std::string>{});
+    EXPECT_EQ(h.facts.upstream.starttls.offered, caps && caps->has("STARTTLS"));
+    EXPECT_EQ(h.facts.downstream.starttls.offered, h.facts.upstream.starttls.offered);
+    ASSERT_TRUE(h.facts.upstream.ehlo_reply.has_value());
+    EXPECT_EQ(h.facts.upstream.ehlo_reply->lines, reply->lines);
+  }
+}
+
+// What is awaited is named the same way by reply_to, waiting_for and the transcript keeps
+// every line verbatim, whichever way the recorder stores them.
+TEST(FactsRecorder, WaitingForNamesTheCommandAndTheTranscriptIsVerbatim) {
+  Harness h;
+  const auto t = h.start;
+  EXPECT_EQ(h.recorder.waiting_for(), "the greeting from upstream");
+  h.server("220 mx ESMTP\r\n", t);
+  h.client("MAIL FROM:<a-rather-long-address@example.test> SIZE=1024\r\n", t);
+  EXPECT_EQ(h.recorder.waiting_for(), "the reply to MAIL from upstream");
+  h.server("250 2.1.0 Ok\r\n", t);
+  h.client("\r\n", t);
+  EXPECT_EQ(h.recorder.waiting_for(), "the reply to an empty command line from upstream");
+  h.server("500 5.5.2 Error: bad syntax\r\n", t);
+  h.client("XVERYLONGUNKNOWNVERB argument\r\n", t);
+  EXPECT_EQ(h.recorder.waiting_for(), "the reply to XVERYLONGUNKNOWNVERB from upstream");
+  h.server("502 5.5.2 Error: command not recognized\r\n", t);
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"s>c", "220 mx ESMTP"},
+      {"c>s", "MAIL FROM:<a-rather-long-address@example.test> SIZE=1024"},
+      {"s>c", "250 2.1.0 Ok"},
+      {"c>s", ""},
+      {"s>c", "500 5.5.2 Error: bad syntax"},
+      {"c>s", "XVERYLONGUNKNOWNVERB argument"},
+      {"s>c", "502 5.5.2 Error: command not recognized"},
+  };
+  ASSERT_EQ(h.facts.transcript.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(h.facts.transcript[i].dir, expected[i].first);
+    EXPECT_EQ(h.facts.transcript[i].line, expected[i].second);
+    EXPECT_FALSE(h.facts.transcript[i].data_bytes.has_value());
+  }
 }
 
 TEST(FactsRecorder, TranscriptIsBoundedAndCountsWhatItDropped) {

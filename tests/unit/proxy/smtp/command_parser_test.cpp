@@ -122,5 +122,30 @@ TEST(CommandParser, BinaryBytesAreKeptVerbatim) {
   EXPECT_EQ(c.args, line.substr(5));
 }
 
+// The codec hands its own line over (parse_command_taking): the Command must be the same as
+// parsing a view of it, whatever the line holds (short lines stay in the string's own buffer,
+// long ones are moved: the views the parser keeps must follow).
+TEST(CommandParser, TakingTheLineParsesAsAView) {
+  const std::vector<std::string> lines{
+      "",
+      "DATA",
+      "  AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=",
+      "AUTH LOGIN",
+      "MAIL FROM:<a@b> SIZE=10",
+      "MAIL FROM:<a-rather-long-address@example.test> SIZE=1024 BODY=8BITMIME",
+      "RCPT TO:<unclosed@example.test",
+      "rcpt to: bare@example.test NOTIFY=NEVER",
+      "BDAT 1000 LAST",
+      "BDAT 99999999999999999999",
+      "XEXCH50 1024 2",
+      "EHLO\tmail.contoso.com",
+      "XXXXXXXX",
+  };
+  for (const auto& line : lines) {
+    SCOPED_TRACE(line);
+    EXPECT_EQ(parse_command_taking(std::string(line)), parse_command(line));
+  }
+}
+
 }  // namespace
 }  // namespace hopscope::smtp
