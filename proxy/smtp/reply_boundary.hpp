@@ -13,17 +13,24 @@ namespace hopscope::smtp {
 class ReplyBoundary {
  public:
   void feed(std::string_view bytes) {
-    for (const char c : bytes) {
-      if (c == '\n') {
-        // The line is over; the reply with it unless its fourth byte says "more lines".
-        at_reply_end_ = !(line_bytes_ >= 4 && fourth_ == '-');
-        line_bytes_ = 0;
-        continue;
+    // Line by line (memchr), not byte by byte: the EHLO reply alone is a few hundred bytes.
+    while (!bytes.empty()) {
+      const auto newline = bytes.find('\n');
+      const auto line = bytes.substr(0, newline);
+      if (!line.empty()) {
+        at_reply_end_ = false;
+        if (line_bytes_ < 4 && line_bytes_ + line.size() >= 4) {
+          fourth_ = line[3 - line_bytes_];
+        }
+        line_bytes_ += line.size();
       }
-      at_reply_end_ = false;
-      if (++line_bytes_ == 4) {
-        fourth_ = c;
+      if (newline == std::string_view::npos) {
+        return;
       }
+      // The line is over; the reply with it unless its fourth byte says "more lines".
+      at_reply_end_ = !(line_bytes_ >= 4 && fourth_ == '-');
+      line_bytes_ = 0;
+      bytes.remove_prefix(newline + 1);
     }
   }
 
