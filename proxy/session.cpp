@@ -936,13 +936,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void drain_events() {
     const auto now = Clock::now();
-    while (auto event = conversation_.next()) {
-      if (auto* start = std::get_if<smtp::StartTls>(&*event)) {
+    // Read in place (none of these calls touches the conversation), then dropped.
+    while (const auto* event = conversation_.peek()) {
+      if (const auto* start = std::get_if<smtp::StartTls>(event)) {
         start_tls(*start, now);
       } else {
         follow_message(*event);
         recorder_.record(*event, now);
       }
+      conversation_.drop_front();
     }
   }
 

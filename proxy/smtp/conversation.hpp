@@ -92,6 +92,11 @@ class Conversation {
 
   // Outcomes: the next event in feed order; nullopt when more bytes are needed.
   [[nodiscard]] std::optional<Event> next();
+  // The same events for a consumer that only reads each one: the oldest not yet taken (null
+  // when more bytes are needed), read in place, then drop_front(). The pointer is valid until
+  // the next call to any member. Saves next()'s move of a Command-sized event.
+  [[nodiscard]] const Event* peek() const { return out_.empty() ? nullptr : &out_.front(); }
+  void drop_front() { out_.pop_front(); }
 
   // After StartTls: nothing more is parsed, the caller must not feed more.
   [[nodiscard]] bool in_tls() const { return tls_; }

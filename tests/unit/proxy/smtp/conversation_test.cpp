@@ -1,7 +1,9 @@
 #include "proxy/smtp/conversation.hpp"
 
+#include <algorithm>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -63,6 +65,34 @@ TEST(Conversation, SameEventsForRandomSplits) {
       const auto wire = load_transcript(name);
       const auto split = run_random(wire, rng);
       ASSERT_TRUE(split == run_whole(wire)) << name << " seed=" << seed << " round=" << round;
+    }
+  }
+}
+
+// The relay reads events in place (peek, drop_front) instead of taking them (next): the same
+// events, in the same order, byte by byte included.
+TEST(Conversation, PeekAndDropFrontGiveTheEventsNextGives) {
+  for (const auto& name : transcripts()) {
+    const auto wire = load_transcript(name);
+    for (const bool bytewise : {false, true}) {
+      Conversation c;
+      std::vector<Event> peeked;
+      for (const auto& segment : wire) {
+        const std::size_t step = bytewise ? 1 : std::max<std::size_t>(segment.bytes.size(), 1);
+        for (std::size_t from = 0; from < segment.bytes.size() && !c.in_tls(); from += step) {
+          test::feed(c, segment.dir, std::string_view(segment.bytes).substr(from, step));
+          while (const Event* e = c.peek()) {
+            peeked.push_back(*e);
+            c.drop_front();
+          }
+          EXPECT_FALSE(c.next().has_value()) << name;
+        }
+      }
+      const auto expected = bytewise ? run_bytewise(wire) : run_whole(wire);
+      EXPECT_TRUE(test::normalise(peeked) == expected)
+          << name << (bytewise ? " byte by byte" : "") << "\n"
+          << render(test::normalise(peeked)) << "---\n"
+          << render(expected);
     }
   }
 }
