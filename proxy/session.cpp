@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -233,7 +234,7 @@ class Session : public std::enable_shared_from_this<Session> {
     client_.set_option(tcp::no_delay(true), ignored);
     if (co_await connect_upstream()) {
       spawn_task([](Session& s) { return s.pump(Side::server); });
-      spawn_task([](Session& s) { return s.watchdog(); });
+      start_watchdog();
       co_await pump(Side::client);
     }
   }
@@ -259,6 +260,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // may have taken it (RFC 1047). The server pump closes after that reply; the watchdog
   // bounds the wait by timeouts.data_end. (Inside TLS hopscope cannot tell: it closes.)
   void force_close(SessionRegistry::CloseKind kind) {
+    // UNSAFE_IO (relay_command.cpp): a session's sockets are only touched on its own thread.
+    assert(client_.get_executor().running_in_this_thread());
     if (kind == SessionRegistry::CloseKind::lingering) {
       // The drain began: no lingering close holds it. One already under way (the document
       // is written) ends now; one about to start (our 421 is out, the document not yet
@@ -297,6 +300,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // After our 421, the sender's socket is only cancelled (its pump's read ends): it stays open
   // for the lingering close once the document is written (complete, linger).
   void close_both() {
+    assert(client_.get_executor().running_in_this_thread());  // as in force_close
     closed_by_us_ = true;
     boost::system::error_code ignored;
     if (linger_until_) {
@@ -825,49 +829,75 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // One deadline for the whole session state (FactsRecorder::deadline): it moves only when
-  // bytes arrive, never per read of a slow sender (no slowloris reset).
-  io::Awaitable<void> watchdog() {
-    for (;;) {
+  // bytes arrive, never per read of a slow sender (no slowloris reset). The watchdog counts
+  // as one of the session's tasks. It waits with a plain completion handler, not a
+  // coroutine of its own: most sessions end without it firing, and a coroutine per session
+  // for that costs more than the wait. Only a deadline that passes starts one (time_out).
+  // Armed before the sender's pump runs: the pumps cancel it when the last one ends.
+  void start_watchdog() {
+    ++tasks_running_;
+    arm_watchdog();
+  }
+
+  void arm_watchdog() {
+    armed_deadline_ = recorder_.deadline();
+    watchdog_.expires_at(armed_deadline_);
+    watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      self->on_watchdog(ec);
+    });
+  }
+
+  void on_watchdog(const boost::system::error_code& ec) noexcept {
+    try {
       if (pumps_running_ == 0) {
-        co_return;  // both directions ended before the watchdog first ran
-      }
-      armed_deadline_ = recorder_.deadline();
-      watchdog_.expires_at(armed_deadline_);
-      auto [ec] = co_await watchdog_.async_wait(use_tuple);
-      if (pumps_running_ == 0) {
-        co_return;  // both directions are done: the session is ending
+        task_ended(nullptr);  // both directions are done: the session is ending
+        return;
       }
       if (ec || Clock::now() < recorder_.deadline()) {
-        continue;  // re-armed for an earlier deadline, or the deadline moved on
+        arm_watchdog();  // re-armed for an earlier deadline, or the deadline moved on
+        return;
       }
-      timed_out_ = true;
-      // What hopscope waited on. A relay stuck writing is waiting for a receiver that
-      // stopped reading, whatever the conversation's state says the other side owes.
-      const std::string waited_for =
-          writing_to_upstream_ ? "upstream to accept the data the sender sent (upstream stopped "
-                                 "reading)"
-          : writing_to_client_ ? "the sender to accept upstream's data (the sender stopped reading)"
-                               : recorder_.waiting_for();
-      facts_.end.detail = "timed out waiting for " + waited_for;
-      // Our 421 only between whole replies in clear text: glued to half a reply it could
-      // complete a success the upstream never sent; inside TLS it would be garbage. Else
-      // the sender sees the connection drop, and retries.
-      if (!writing_to_client_ && !observer_ && !client_send_shut_ &&
-          server_replies_.at_reply_end()) {
-        closing_ = true;
-        const std::string line =
-            "421 4.4.2 hopscope: timeout waiting for " + waited_for + "; closing connection\r\n";
-        recorder_.said_to_sender(line, Clock::now());
-        watchdog_.expires_after(farewell_write_limit);
-        auto written = co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
-                                 watchdog_.async_wait(use_tuple));
-        if (written.index() == 0 && !std::get<0>(std::get<0>(written)) && !closed_by_us_) {
-          begin_lingering_close(Linger::full);  // a command sent meanwhile must not reset it
-        }
+      // The deadline passed: the goodbye awaits a write, so it runs as a task of its own,
+      // counted before this one ends.
+      spawn_task([](Session& s) { return s.time_out(); });
+      task_ended(nullptr);
+    } catch (...) {
+      try {
+        task_ended(std::current_exception());  // as a coroutine's exception would end it
+      } catch (...) {
+        // Out of memory while saying so: nothing is left to try here, and an exception
+        // must not leave the io_context's thread (it would stop every session on it).
       }
-      close_both();
-      co_return;
     }
+  }
+
+  // The deadline passed (on_watchdog): say so, and close.
+  io::Awaitable<void> time_out() {
+    timed_out_ = true;
+    // What hopscope waited on. A relay stuck writing is waiting for a receiver that
+    // stopped reading, whatever the conversation's state says the other side owes.
+    const std::string waited_for =
+        writing_to_upstream_ ? "upstream to accept the data the sender sent (upstream stopped "
+                               "reading)"
+        : writing_to_client_ ? "the sender to accept upstream's data (the sender stopped reading)"
+                             : recorder_.waiting_for();
+    facts_.end.detail = "timed out waiting for " + waited_for;
+    // Our 421 only between whole replies in clear text: glued to half a reply it could
+    // complete a success the upstream never sent; inside TLS it would be garbage. Else
+    // the sender sees the connection drop, and retries.
+    if (!writing_to_client_ && !observer_ && !client_send_shut_ && server_replies_.at_reply_end()) {
+      closing_ = true;
+      const std::string line =
+          "421 4.4.2 hopscope: timeout waiting for " + waited_for + "; closing connection\r\n";
+      recorder_.said_to_sender(line, Clock::now());
+      watchdog_.expires_after(farewell_write_limit);
+      auto written = co_await (asio::async_write(client_, asio::buffer(line), use_tuple) ||
+                               watchdog_.async_wait(use_tuple));
+      if (written.index() == 0 && !std::get<0>(std::get<0>(written)) && !closed_by_us_) {
+        begin_lingering_close(Linger::full);  // a command sent meanwhile must not reset it
+      }
+    }
+    close_both();
   }
 
   // A read cut short by hopscope's own close (operation_aborted, bad_descriptor, or any end
