@@ -300,9 +300,12 @@ asio::awaitable<void> control(std::vector<std::unique_ptr<io::Acceptor>>& accept
     co_await timer.async_wait(use_tuple);
   }
   if (context->limits.active() > 0) {
-    spdlog::info("drain period over: closing {} sessions", context->limits.active());
-    context->shutting_down = true;
-    context->registry.close_all(SessionRegistry::CloseKind::drain_over);
+    if (!context->cut_short) {
+      // (After a second signal the sessions are already being closed, and stderr said so.)
+      spdlog::info("drain period over: closing {} sessions", context->limits.active());
+      context->shutting_down = true;
+      context->registry.close_all(SessionRegistry::CloseKind::drain_over);
+    }
     const auto closing_started = std::chrono::steady_clock::now();
     co_await wait_for_sessions(timer, *context, closing_started + close_grace);
     if (const auto waiting = context->limits.active(); waiting > 0) {

@@ -230,6 +230,10 @@ TEST(RelayEnd, SecondSignalIsSaidOnStderrAndInTheAudit) {
   ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
   EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
   EXPECT_EQ(json_string(docs[0], "end.detail"), "closed by a second signal during the drain");
+  // The second signal ended the drain, not its period: no "drain period over" line after it
+  // (it came when the session had not finished closing when the drain loop looked).
+  EXPECT_EQ(relay.stderr_text().find("drain period over"), std::string::npos)
+      << relay.stderr_text();
 }
 
 // RFC 3207 §4: 454 "TLS not available due to temporary reason"; the mail then goes in clear.
