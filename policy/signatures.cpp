@@ -183,9 +183,20 @@ bool is_masked_command(std::string_view command_line) {
 
 // Source: Cisco TAC 113423 ("it is replaced by Xs"); PIX MailGuard passes only the RFC 821
 // verbs (Cisco KB 3129202), so EHLO is the four-letter verb a sender leads with that it masks.
+// Some inspections mask the whole line, argument and space included ("changes all the
+// characters in the packet to X", field-facts §1.2): "EHLO mail.fabrikam.com" arrives as 22
+// X's. Such a line counts from "EHLO a" (6 bytes) on, but not at 8 bytes: "XXXXXXXX" is read
+// as the masked STARTTLS (is_masked_command), as everywhere else.
 bool is_masked_ehlo(std::string_view command_line) {
   const auto verb = command_line.substr(0, command_line.find(' '));
-  return verb == "XXXX";
+  if (verb == "XXXX") {
+    return true;
+  }
+  constexpr std::size_t shortest_ehlo_line = 6;  // "EHLO a"
+  constexpr std::size_t starttls_length = 8;
+  return verb.size() == command_line.size() && command_line.size() >= shortest_ehlo_line &&
+         command_line.size() != starttls_length &&
+         std::all_of(command_line.begin(), command_line.end(), [](char c) { return c == 'X'; });
 }
 
 // Source: cisco-nsp 2004-November/014446 ("inappropriate commands are replaced with NOOP … the

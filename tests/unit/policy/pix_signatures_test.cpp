@@ -64,6 +64,18 @@ TEST(PixSignatures, MaskedEhloIsFourXsWithOrWithoutArgument) {
   EXPECT_FALSE(is_masked_ehlo(" XXXX vm"));
 }
 
+// "changes all the characters in the packet to X": the whole EHLO line, argument included.
+TEST(PixSignatures, MaskedEhloIsAlsoAWholeLineOfXs) {
+  EXPECT_TRUE(is_masked_ehlo("XXXXXXXXXXXXXXXXXXXXXX"));  // "EHLO mail.fabrikam.com"
+  EXPECT_TRUE(is_masked_ehlo("XXXXXX"));                  // "EHLO a", the shortest
+  EXPECT_TRUE(is_masked_ehlo("XXXXXXX"));
+  EXPECT_TRUE(is_masked_ehlo("XXXXXXXXX"));
+  EXPECT_FALSE(is_masked_ehlo("XXXXX"));     // shorter than any EHLO line but "XXXX" itself
+  EXPECT_FALSE(is_masked_ehlo("XXXXXXXX"));  // 8 bytes: read as the masked STARTTLS
+  EXPECT_FALSE(is_masked_ehlo("XXXXXXXXXXA"));
+  EXPECT_FALSE(is_masked_ehlo("XXXXXXXXXX vm"));  // a long X verb with an argument: not EHLO
+}
+
 TEST(PixSignatures, NoopForStarttlsIsNoopPaddedToEightBytes) {
   EXPECT_TRUE(is_noop_for_starttls("NOOP    "));
   EXPECT_FALSE(is_noop_for_starttls("NOOP"));
@@ -277,6 +289,19 @@ TEST(PixEhlo, EhloMaskedBeforeHopscopeIsRejectedDownstream) {
       << rejected->remedy;
   EXPECT_EQ(find(findings, FindingId::ehlo_rejected, "upstream"), nullptr) << ids(findings);
   // One root cause, one finding: the HELO that follows is EHLO_REJECTED's, not a HELO sender's.
+  EXPECT_FALSE(has(findings, FindingId::starttls_not_offered)) << ids(findings);
+}
+
+TEST(PixEhlo, WholeLineMaskedEhloBeforeHopscopeIsRejectedDownstream) {
+  const auto facts = helo_session({line("c>s", "XXXXXXXXXXXXXXXXXXXXXX"),
+                                   line("s>c", "500 5.5.2 Error: command not recognized")});
+  const auto findings = evaluate(facts, {}, config::PolicyConfig{}, now);
+  const auto* rejected = find(findings, FindingId::ehlo_rejected, "downstream");
+  ASSERT_NE(rejected, nullptr) << ids(findings);
+  EXPECT_EQ(rejected->evidence,
+            "command \"XXXXXXXXXXXXXXXXXXXXXX\" answered \"500 5.5.2 Error: command not "
+            "recognized\"; then \"HELO vm\" answered \"250 mail.contoso.com\"");
+  EXPECT_TRUE(contains(rejected->summary, "fell back to HELO")) << rejected->summary;
   EXPECT_FALSE(has(findings, FindingId::starttls_not_offered)) << ids(findings);
 }
 
