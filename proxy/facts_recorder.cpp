@@ -5,7 +5,6 @@
 #include <utility>
 #include <variant>
 
-#include "proxy/smtp/ascii.hpp"
 #include "proxy/smtp/ehlo.hpp"
 
 namespace hopscope {
@@ -421,27 +420,14 @@ void FactsRecorder::on_reply(const smtp::ServerReply& r, Clock::time_point now) 
 }
 
 void FactsRecorder::record_capabilities(const smtp::Reply& reply) {
-  // What smtp::Capabilities::from_reply(reply)->lines() and ->has("STARTTLS") say, without
-  // building the set: the text of every line after the greeting that has a keyword.
-  if (reply.code < 200 || reply.code > 299 || reply.lines.empty()) {
+  auto capabilities = smtp::capability_lines(reply);
+  if (!capabilities) {
     return;  // not a capability list (a PIX answering EHLO with 500): nothing is offered
   }
-  auto& capabilities = facts_.upstream.capabilities;
-  capabilities.clear();
-  capabilities.reserve(reply.lines.size() - 1);
-  bool starttls = false;
-  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
-    const std::string_view line = reply.lines[i];
-    const std::string_view keyword = smtp::ehlo_keyword(line);
-    if (keyword.empty()) {
-      continue;  // "250 " with nothing after it (smtp-sink, some appliances): no keyword
-    }
-    capabilities.emplace_back(line.substr(4));  // a keyword means the line has text after 4
-    starttls = starttls || smtp::iequals(keyword, "STARTTLS");
-  }
+  facts_.upstream.capabilities = std::move(capabilities->lines);
   // A reply past the codec's caps keeps only its first lines; STARTTLS on a dropped line was
   // still seen (Reply::dropped_starttls), so the offer is a fact either way.
-  facts_.upstream.starttls.offered = starttls || reply.dropped_starttls;
+  facts_.upstream.starttls.offered = capabilities->starttls || reply.dropped_starttls;
   // Passthrough relays the reply verbatim: the sender is shown the same.
   facts_.downstream.starttls.offered = facts_.upstream.starttls.offered;
 }

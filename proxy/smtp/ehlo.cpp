@@ -34,6 +34,23 @@ std::string_view ehlo_keyword(std::string_view reply_line) {
   return text.substr(start, end - start);
 }
 
+std::optional<CapabilityLines> capability_lines(const Reply& reply) {
+  if (reply.code < 200 || reply.code > 299 || reply.lines.empty()) {
+    return std::nullopt;
+  }
+  CapabilityLines out;
+  out.lines.reserve(reply.lines.size() - 1);
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    const std::string_view keyword = ehlo_keyword(reply.lines[i]);
+    if (keyword.empty()) {
+      continue;  // "250 " with nothing after it (smtp-sink, some appliances): no keyword
+    }
+    out.lines.emplace_back(line_text(reply.lines[i]));
+    out.starttls = out.starttls || iequals(keyword, "STARTTLS");
+  }
+  return out;
+}
+
 std::optional<Capabilities> Capabilities::from_reply(const Reply& reply) {
   if (reply.code < 200 || reply.code > 299 || reply.lines.empty()) {
     return std::nullopt;

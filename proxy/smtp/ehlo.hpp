@@ -25,6 +25,14 @@ struct Capability {
 // after "250-" / "250 ", words ending at SP, TAB or '='. Empty when the line has none.
 [[nodiscard]] std::string_view ehlo_keyword(std::string_view reply_line);
 
+// What Capabilities::from_reply(reply)->lines() and ->has("STARTTLS") say, without building
+// the set (the relay reads every first EHLO reply): nullopt for a reply other than 2xx.
+struct CapabilityLines {
+  std::vector<std::string> lines;  // as Capabilities::lines()
+  bool starttls = false;           // a line's keyword is STARTTLS, in any case
+};
+[[nodiscard]] std::optional<CapabilityLines> capability_lines(const Reply& reply);
+
 class Capabilities {
  public:
   // Outcomes: the set for a 2xx reply (a bare "250 host" greeting gives an empty set);

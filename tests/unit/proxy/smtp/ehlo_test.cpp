@@ -1,6 +1,7 @@
 #include "proxy/smtp/ehlo.hpp"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -122,6 +123,36 @@ TEST(Capabilities, EhloKeywordAgreesWithTheCapabilitySet) {
   }
   EXPECT_EQ(ehlo_keyword("250-AUTH=LOGIN PLAIN"), "AUTH");
   EXPECT_EQ(ehlo_keyword("250 STARTTLS"), "STARTTLS");
+}
+
+// capability_lines is the relay's shortcut for Capabilities::from_reply: the same lines and
+// the same STARTTLS answer, on every recorded reply and on odd ones.
+TEST(CapabilityLines, AgreeWithTheCapabilitySet) {
+  const auto reply_of = [](int code, std::vector<std::string> lines) {
+    Reply r;
+    r.code = code;
+    r.lines = std::move(lines);
+    return r;
+  };
+  std::vector<Reply> replies;
+  for (const auto* name : {"exchange2016_session.txt", "exchange_online_ehlo.txt",
+                           "asa_masked_ehlo.txt", "postfix_pipelined.txt"}) {
+    replies.push_back(ehlo_reply(name));
+  }
+  replies.push_back(reply_of(250, {"250-mx", "250-starttls", "250 "}));
+  replies.push_back(reply_of(250, {"250-mx", "250-AUTH=LOGIN", "250-\tSTARTTLS", "250"}));
+  replies.push_back(reply_of(250, {"250 mx"}));
+  replies.push_back(reply_of(500, {"500 5.5.1 command not recognized"}));
+  replies.push_back(reply_of(250, {}));
+  for (const auto& reply : replies) {
+    const auto caps = Capabilities::from_reply(reply);
+    const auto lines = capability_lines(reply);
+    ASSERT_EQ(caps.has_value(), lines.has_value()) << reply.code;
+    if (caps) {
+      EXPECT_EQ(lines->lines, caps->lines());
+      EXPECT_EQ(lines->starttls, caps->has("STARTTLS"));
+    }
+  }
 }
 
 }  // namespace
