@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench_process.hpp"
+#include "document_floor.hpp"
 #include "idle_sessions.hpp"
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -519,15 +520,67 @@ double median(std::vector<double> values) {
   return values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
-std::size_t count_audit_documents(const fs::path& dir) {
+struct AuditDocuments {
+  std::size_t count = 0;
+  std::uintmax_t bytes = 0;
+};
+
+AuditDocuments count_audit_documents(const fs::path& dir) {
   std::error_code ec;
-  std::size_t n = 0;
+  AuditDocuments found;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->is_regular_file(ec) && it->path().extension() == ".json") {
-      ++n;
+      ++found.count;
+      const auto size = it->file_size(ec);
+      found.bytes += ec ? 0 : size;
     }
   }
-  return n;
+  return found;
+}
+
+// Per message, from a row's totals.
+double cpu_us_per_message(const Row& r, long ticks_per_second) {
+  return static_cast<double>(r.total.cpu_ticks) * 1e6 / static_cast<double>(ticks_per_second) /
+         r.total.messages;
+}
+
+// How much of hopscope's CPU beyond HAProxy's is the kernel's work on the audit documents'
+// files alone (document_floor.hpp): the share no change to the relay can remove.
+void print_document_floor(const std::vector<Row>& rows, const std::vector<Workload>& workloads,
+                          const AuditDocuments& documents, const fs::path& dir,
+                          long ticks_per_second) {
+  const auto bytes = static_cast<std::size_t>(documents.bytes / documents.count);
+  constexpr int floor_documents = 5000;
+  const auto floor = hb::measure_document_floor(dir / "document-floor", bytes, floor_documents);
+  if (!floor.error.empty()) {
+    std::printf("\naudit document floor: not measured (%s)\n", floor.error.c_str());
+    return;
+  }
+  std::printf(
+      "\naudit document floor on %s: %.1f us CPU per document (open O_TMPFILE, write %zu bytes, "
+      "linkat, close: the writer's own steps, no JSON; HAProxy writes none)\n",
+      floor.file_system.c_str(), floor.cpu_us, bytes);
+  std::printf("%-22s %14s %14s %16s\n", "workload", "docs/message", "hopscope-HAProxy",
+              "beyond the floor");
+  for (const auto& w : workloads) {
+    const Row* ha = nullptr;
+    const Row* hs = nullptr;
+    for (const auto& r : rows) {
+      if (r.workload == w.label && r.ok && r.total.messages > 0) {
+        ha = r.path == Path::haproxy ? &r : ha;
+        hs = r.path == Path::hopscope ? &r : hs;
+      }
+    }
+    if (ha == nullptr || hs == nullptr) {
+      continue;
+    }
+    const double per_message =
+        static_cast<double>(hs->total.sessions) / static_cast<double>(hs->total.messages);
+    const double extra =
+        cpu_us_per_message(*hs, ticks_per_second) - cpu_us_per_message(*ha, ticks_per_second);
+    std::printf("%-22s %14.3f %11.1f us %13.1f us\n", w.label.c_str(), per_message, extra,
+                extra - per_message * floor.cpu_us);
+  }
 }
 
 int run(const Options& o, const fs::path& dir) {
@@ -611,7 +664,7 @@ int run(const Options& o, const fs::path& dir) {
     }
     rows.insert(rows.end(), these.begin(), these.end());
   }
-  std::size_t documents = 0;
+  AuditDocuments documents;
   for (const auto& p : proxies) {
     stop(p.pid);  // SIGTERM: hopscope drains and writes what is queued
     if (p.path == Path::hopscope) {
@@ -633,9 +686,7 @@ int run(const Options& o, const fs::path& dir) {
       }
       std::array<char, 32> cpu{"-"};
       if (r.path != Path::direct) {
-        std::snprintf(cpu.data(), cpu.size(), "%.1f",
-                      static_cast<double>(r.total.cpu_ticks) * 1000.0 /
-                          static_cast<double>(ticks_per_second) * 1000.0 / r.total.messages);
+        std::snprintf(cpu.data(), cpu.size(), "%.1f", cpu_us_per_message(r, ticks_per_second));
       }
       std::array<char, 32> added{"-"};
       if (r.path != Path::direct && !r.added_us.empty()) {
@@ -683,7 +734,8 @@ int run(const Options& o, const fs::path& dir) {
     for (const auto& r : rows) {
       sessions += r.path == Path::hopscope ? r.total.sessions : 0;
     }
-    std::printf("audit documents (*.json) written: %zu for %d sessions\n", documents, sessions);
+    std::printf("audit documents (*.json) written: %zu for %d sessions\n", documents.count,
+                sessions);
   }
 
   // The bar (issue 4): hopscope's ratio to direct at least HAProxy's, on both workloads.
@@ -708,6 +760,9 @@ int run(const Options& o, const fs::path& dir) {
                 audit_complete ? "" : " (some documents never appeared)");
   } else {
     std::printf("\nbar: not judged (haproxy or hopscope missing or failed)\n");
+  }
+  if (documents.count > 0) {
+    print_document_floor(rows, workloads, documents, dir, ticks_per_second);
   }
   std::fflush(stdout);
 
