@@ -168,11 +168,11 @@ class Session : public std::enable_shared_from_this<Session> {
   Session& operator=(Session&&) = delete;
 
   // Relays until both directions are done, the deadline passes, or shutdown closes it.
-  // Three coroutines share the session (one pump per direction and the watchdog), each
-  // spawned on its own rather than joined with awaitable operators: a parallel group per
-  // session costs more than the session's own relaying on a short session. The last one
-  // to end writes the facts; the admission taken for the sender is given back when the
-  // session object goes.
+  // Three tasks share the session (one pump per direction and the watchdog), each a chain
+  // of completion handlers of its own rather than coroutines joined with awaitable
+  // operators: a parallel group per session costs more than the session's own relaying on
+  // a short session. The last one to end writes the facts; the admission taken for the
+  // sender is given back when the session object goes.
   void start(std::string client_ip) {
     client_ip_ = std::move(client_ip);
     admitted_ = true;
@@ -233,9 +233,9 @@ class Session : public std::enable_shared_from_this<Session> {
     boost::system::error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
     if (co_await connect_upstream()) {
-      spawn_task([](Session& s) { return s.pump(Side::server); });
+      start_pump(Side::server);
       start_watchdog();
-      co_await pump(Side::client);
+      start_pump(Side::client);
     }
   }
 
@@ -635,145 +635,211 @@ class Session : public std::enable_shared_from_this<Session> {
   // chunks of up to 16 KiB. The common case relays a read with one non-blocking write and
   // no copy; only what the receiver cannot take at once is copied and written
   // asynchronously.
-  io::Awaitable<void> pump(Side from_side) {
+  //
+  // A pump is a chain of completion handlers (read, relay, maybe write, read again), not a
+  // coroutine: a short session is a dozen reads per direction, and a coroutine's await
+  // costs more per read than the relaying it does. Each pending handler holds the session.
+  // A pump counts as one of the session's tasks; end_pump is its one way out.
+  using Chunk = std::array<char, read_buffer_bytes>;
+  struct Pump {
+    std::string rest;             // bytes the receiver could not take at once
+    std::unique_ptr<Chunk> bulk;  // while the sender streams: see above
+    // An error the extra recv(2) met after reading bytes: it is the next read's outcome (a
+    // reset read there would otherwise turn into a plain end of input).
+    boost::system::error_code deferred;
+  };
+  enum class PumpStep { read_again, writing, ended };
+
+  Pump& pump_of(Side from_side) { return pumps_[from_side == Side::client ? 0 : 1]; }
+
+  void start_pump(Side from_side) {
+    ++tasks_running_;
+    ++pumps_running_;
+    read_next(from_side);
+  }
+
+  // Starts the direction's next read, or ends the pump if that throws (no memory).
+  void read_next(Side from_side) noexcept {
+    try {
+      auto& p = pump_of(from_side);
+      if (p.deferred) {
+        const auto ec = std::exchange(p.deferred, {});
+        on_read(from_side, ec, 0);
+        return;
+      }
+      auto& from = from_side == Side::client ? client_ : upstream_;
+      const asio::mutable_buffer into =
+          p.bulk ? asio::buffer(*p.bulk)
+                 : asio::buffer(from_side == Side::client ? from_client_ : from_server_);
+      from.async_read_some(into, [self = shared_from_this(), from_side](
+                                     const boost::system::error_code& ec, std::size_t n) {
+        self->on_read(from_side, ec, n);
+      });
+    } catch (...) {
+      end_pump(std::current_exception());
+    }
+  }
+
+  void on_read(Side from_side, const boost::system::error_code& ec, std::size_t n) noexcept {
+    try {
+      switch (relay_read(from_side, ec, n)) {
+        case PumpStep::read_again:
+          read_next(from_side);
+          return;
+        case PumpStep::writing:
+          return;
+        case PumpStep::ended:
+          break;
+      }
+      end_pump(nullptr);
+    } catch (...) {
+      end_pump(std::current_exception());
+    }
+  }
+
+  // What one read brought: relay it, and observe it.
+  PumpStep relay_read(Side from_side, boost::system::error_code ec, std::size_t n) {
+    auto& p = pump_of(from_side);
     auto& from = from_side == Side::client ? client_ : upstream_;
     auto& to = from_side == Side::client ? upstream_ : client_;
     auto& first = from_side == Side::client ? from_client_ : from_server_;
     const Side to_side = from_side == Side::client ? Side::server : Side::client;
     static thread_local std::array<char, read_buffer_bytes> buffer;
     static_assert(read_buffer_bytes > first_read_bytes);
-    std::string rest;  // bytes the receiver could not take at once
-    ++pumps_running_;
-    const PumpExit on_exit{*this};
-    using Chunk = std::array<char, read_buffer_bytes>;
-    std::unique_ptr<Chunk> bulk;  // while the sender streams: see below
-    // An error the extra recv(2) below met after reading bytes: it is the next read's
-    // outcome (a reset read there would otherwise turn into a plain end of input).
-    boost::system::error_code deferred;
-    for (;;) {
-      // Chosen outside the co_await expression: GCC 12 evaluated both arms of a
-      // conditional inside one.
-      asio::mutable_buffer into = asio::buffer(first);
-      if (bulk) {
-        into = asio::buffer(*bulk);
+    const char* data = p.bulk ? p.bulk->data() : first.data();
+    if (!ec && !p.bulk && n == first.size()) {
+      // More may be waiting: take it now into the thread's buffer, and read the next
+      // chunks (a message body) straight into a full-size buffer of this direction's own.
+      std::memcpy(buffer.data(), first.data(), n);
+      const auto more =
+          ::recv(from.native_handle(), buffer.data() + n, buffer.size() - n, MSG_DONTWAIT);
+      if (more > 0) {
+        n += static_cast<std::size_t>(more);
+      } else if (more < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        p.deferred.assign(errno, boost::system::system_category());
       }
-      boost::system::error_code ec;
-      std::size_t n = 0;
-      if (deferred) {
-        ec = std::exchange(deferred, {});
-      } else {
-        std::tie(ec, n) = co_await from.async_read_some(into, use_tuple);
-      }
-      const char* data = bulk ? bulk->data() : first.data();
-      if (!ec && !bulk && n == first.size()) {
-        // More may be waiting: take it now into the thread's buffer, and read the next
-        // chunks (a message body) straight into a full-size buffer of this direction's own.
-        std::memcpy(buffer.data(), first.data(), n);
-        const auto more =
-            ::recv(from.native_handle(), buffer.data() + n, buffer.size() - n, MSG_DONTWAIT);
-        if (more > 0) {
-          n += static_cast<std::size_t>(more);
-        } else if (more < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          deferred.assign(errno, boost::system::system_category());
+      data = buffer.data();
+      p.bulk = std::make_unique_for_overwrite<Chunk>();
+    } else if (p.bulk && n < first.size()) {
+      // Back to commands and replies: give the memory back (an idle session holds none).
+      std::memcpy(buffer.data(), p.bulk->data(), n);
+      data = buffer.data();
+      p.bulk.reset();
+    }
+    if (ec) {
+      note_end_of_input(from_side, ec);
+      boost::system::error_code ignored;
+      to.shutdown(io::Socket::shutdown_send, ignored);  // propagate the half-close
+      if (to_side == Side::client) {
+        client_send_shut_ = true;
+        if (recorder_.quit_acknowledged()) {
+          // RFC 5321 §4.1.1.10: after 221 the session is over. Upstream has closed; a
+          // sender that does not close its side would hold the session (and a slot of
+          // max_sessions) until the command timeout.
+          close_both();
         }
-        data = buffer.data();
-        bulk = std::make_unique_for_overwrite<Chunk>();
-      } else if (bulk && n < first.size()) {
-        // Back to commands and replies: give the memory back (an idle session holds none).
-        std::memcpy(buffer.data(), bulk->data(), n);
-        data = buffer.data();
-        bulk.reset();
+      } else if (facts_.bytes_server_to_client == 0 && !closed_by_us_ &&
+                 recorder_.sender_closed_before_greeting(Clock::now(),
+                                                         config_.relay.timeouts.connect)) {
+        // The sender closed its side before upstream said a word: most often it gave up
+        // (an upstream whose listen queue is full never greets), but a script that
+        // pipelines and half-closes still reads the replies. So the greeting is awaited for
+        // timeouts.connect at most, not the whole greeting deadline that would hold the
+        // session and its max_sessions_per_client slot; if it comes, a sender that is gone
+        // resets the write and the session ends then.
+        sender_left_before_greeting_ = true;
+        rearm_watchdog_if_sooner();
       }
-      if (ec) {
-        note_end_of_input(from_side, ec);
-        boost::system::error_code ignored;
-        to.shutdown(io::Socket::shutdown_send, ignored);  // propagate the half-close
-        if (to_side == Side::client) {
-          client_send_shut_ = true;
-          if (recorder_.quit_acknowledged()) {
-            // RFC 5321 §4.1.1.10: after 221 the session is over. Upstream has closed; a
-            // sender that does not close its side would hold the session (and a slot of
-            // max_sessions) until the command timeout.
-            close_both();
-          }
-        } else if (facts_.bytes_server_to_client == 0 && !closed_by_us_ &&
-                   recorder_.sender_closed_before_greeting(Clock::now(),
-                                                           config_.relay.timeouts.connect)) {
-          // The sender closed its side before upstream said a word: most often it gave up
-          // (an upstream whose listen queue is full never greets), but a script that
-          // pipelines and half-closes still reads the replies. So the greeting is awaited for
-          // timeouts.connect at most, not the whole greeting deadline that would hold the
-          // session and its max_sessions_per_client slot; if it comes, a sender that is gone
-          // resets the write and the session ends then.
-          sender_left_before_greeting_ = true;
-          rearm_watchdog_if_sooner();
-        }
-        co_return;
+      return PumpStep::ended;
+    }
+    if (from_side == Side::client && closing_) {
+      return PumpStep::ended;  // our 421 is on its way to the sender: nothing more goes upstream
+    }
+    const std::string_view bytes(data, n);
+    if (from_side == Side::client) {
+      recorder_.client_activity(Clock::now());
+      facts_.bytes_client_to_server += n;
+    } else {
+      recorder_.server_activity(Clock::now());
+      facts_.bytes_server_to_client += n;
+      if (!observer_) {
+        server_replies_.feed(bytes);
       }
-      if (from_side == Side::client && closing_) {
-        co_return;  // our 421 is on its way to the sender: nothing more goes upstream
-      }
-      const std::string_view bytes(data, n);
-      if (from_side == Side::client) {
-        recorder_.client_activity(Clock::now());
-        facts_.bytes_client_to_server += n;
-      } else {
-        recorder_.server_activity(Clock::now());
-        facts_.bytes_server_to_client += n;
-        if (!observer_) {
-          server_replies_.feed(bytes);
-        }
-        observe_server(bytes);
-        if (closing_) {
-          co_return;  // the watchdog is saying goodbye to the sender
-        }
-      }
-      const std::size_t written = send_now(to, bytes, ec);
-      // The conversation is what upstream was sent: bytes that did not reach our socket to
-      // it (the send failed, or upstream had already gone) are no command and no final dot,
-      // so a message cut off there stays incomplete. No co_await lies between the send and
-      // here, so no reply can be read before the command it answers is known.
-      const bool observing = from_side == Side::client && !ec && first_close_ != Side::server;
-      if (observing) {
-        observe_client(bytes.substr(0, written));
-      }
-      rearm_watchdog_if_sooner();
-      if (!ec && written < n) {
-        rest.assign(bytes.substr(written));
-        writing_to_client_ = to_side == Side::client;
-        writing_to_upstream_ = to_side == Side::server;
-        auto [wec, ignored_count] = co_await asio::async_write(to, asio::buffer(rest), use_tuple);
-        writing_to_client_ = false;
-        writing_to_upstream_ = false;
-        ec = wec;
-        if (observing && !ec && first_close_ != Side::server) {
-          observe_client(rest);  // the rest, once upstream's socket took it
-          rearm_watchdog_if_sooner();
-        }
-        std::string().swap(rest);  // do not keep the memory while idle
-      }
-      if (!ec && to_side == Side::client && close_after_final_reply_ && !final_reply_due() &&
-          server_replies_.at_reply_end()) {
-        force_close(SessionRegistry::CloseKind::now);  // the reply is out: the drain is over
-        co_return;
-      }
-      if (ec) {
-        if (to_side == Side::server && peer_ended(ec) &&
-            (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)) {
-          // Upstream went away while we wrote to it, but what it said before (a 554 to an
-          // oversized message, say) may still wait unread on its socket, and the epoll
-          // reactor completes this write before that read. Closing both now would drop the
-          // refusal, and the sender would retry a message refused for good. The server pump
-          // relays it, then reads upstream's end and half-closes the sender.
-          if (!first_close_) {
-            note_first_close(Side::server, ec == asio::error::connection_reset);
-          }
-          co_return;
-        }
-        note_write_failure(to_side, ec);
-        co_return;
+      observe_server(bytes);
+      if (closing_) {
+        return PumpStep::ended;  // the watchdog is saying goodbye to the sender
       }
     }
+    const std::size_t written = send_now(to, bytes, ec);
+    // The conversation is what upstream was sent: bytes that did not reach our socket to
+    // it (the send failed, or upstream had already gone) are no command and no final dot,
+    // so a message cut off there stays incomplete. No handler runs between the send and
+    // here, so no reply can be read before the command it answers is known.
+    const bool observing = from_side == Side::client && !ec && first_close_ != Side::server;
+    if (observing) {
+      observe_client(bytes.substr(0, written));
+    }
+    rearm_watchdog_if_sooner();
+    if (!ec && written < n) {
+      p.rest.assign(bytes.substr(written));
+      writing_to_client_ = to_side == Side::client;
+      writing_to_upstream_ = to_side == Side::server;
+      asio::async_write(to, asio::buffer(p.rest),
+                        [self = shared_from_this(), from_side, observing](
+                            const boost::system::error_code& wec, std::size_t /*written*/) {
+                          self->on_written(from_side, observing, wec);
+                        });
+      return PumpStep::writing;
+    }
+    return after_relay(to_side, ec);
+  }
+
+  // The rest of a read is written (or the write failed).
+  void on_written(Side from_side, bool observing, const boost::system::error_code& ec) noexcept {
+    try {
+      auto& p = pump_of(from_side);
+      writing_to_client_ = false;
+      writing_to_upstream_ = false;
+      if (observing && !ec && first_close_ != Side::server) {
+        observe_client(p.rest);  // the rest, once upstream's socket took it
+        rearm_watchdog_if_sooner();
+      }
+      std::string().swap(p.rest);  // do not keep the memory while idle
+      if (after_relay(from_side == Side::client ? Side::server : Side::client, ec) ==
+          PumpStep::read_again) {
+        read_next(from_side);
+        return;
+      }
+      end_pump(nullptr);
+    } catch (...) {
+      end_pump(std::current_exception());
+    }
+  }
+
+  // After a read was relayed to `to_side`: go on reading, or end the pump.
+  PumpStep after_relay(Side to_side, const boost::system::error_code& ec) {
+    if (!ec && to_side == Side::client && close_after_final_reply_ && !final_reply_due() &&
+        server_replies_.at_reply_end()) {
+      force_close(SessionRegistry::CloseKind::now);  // the reply is out: the drain is over
+      return PumpStep::ended;
+    }
+    if (ec) {
+      if (to_side == Side::server && peer_ended(ec) &&
+          (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)) {
+        // Upstream went away while we wrote to it, but what it said before (a 554 to an
+        // oversized message, say) may still wait unread on its socket, and the epoll
+        // reactor completes this write before that read. Closing both now would drop the
+        // refusal, and the sender would retry a message refused for good. The server pump
+        // relays it, then reads upstream's end and half-closes the sender.
+        if (!first_close_) {
+          note_first_close(Side::server, ec == asio::error::connection_reset);
+        }
+        return PumpStep::ended;
+      }
+      note_write_failure(to_side, ec);
+      return PumpStep::ended;
+    }
+    return PumpStep::read_again;
   }
 
   // One non-blocking send(2): what the receiver takes now. Asio's own write_some would need
@@ -796,25 +862,23 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // Counts a pump out when it returns, whichever co_return it takes.
-  // The last pump out wakes the watchdog, which then ends too.
-  struct PumpExit {
-    explicit PumpExit(Session& s) : session(s) {}
-    Session& session;
-    ~PumpExit() {
-      if (--session.pumps_running_ == 0) {
-        try {
-          session.watchdog_.cancel();
-        } catch (...) {
-          // Cannot fail on a valid timer; the watchdog then ends at its deadline.
-        }
+  // A pump is over, whichever way. The last one out wakes the watchdog, which then ends
+  // too; then the pump's task ends (an exception says why it ended early).
+  void end_pump(const std::exception_ptr& e) noexcept {
+    try {
+      if (--pumps_running_ == 0) {
+        watchdog_.cancel();
       }
+    } catch (...) {
+      // Cannot fail on a valid timer; the watchdog then ends at its deadline.
     }
-    PumpExit(const PumpExit&) = delete;
-    PumpExit& operator=(const PumpExit&) = delete;
-    PumpExit(PumpExit&&) = delete;
-    PumpExit& operator=(PumpExit&&) = delete;
-  };
+    try {
+      task_ended(e);
+    } catch (...) {
+      // Out of memory while saying so: nothing is left to try here, and an exception
+      // must not leave the io_context's thread (it would stop every session on it).
+    }
+  }
 
   // New bytes can bring the deadline forward (the greeting's 5 minutes give way to a
   // command's limit); wake the watchdog when it would otherwise fire more than twice as late
@@ -1220,6 +1284,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t lingered_bytes_ = 0;       // dropped from the sender since our 421
   bool counted_refusal_linger_ = false;  // holds one of max_refusals_lingering
   bool document_written_ = false;        // complete() ran: only a lingering close may be left
+  std::array<Pump, 2> pumps_;            // pump_of(): the sender's direction, then upstream's
   std::array<char, first_read_bytes> from_client_{};
   std::array<char, first_read_bytes> from_server_{};
   Clock::time_point armed_deadline_ = Clock::time_point::max();
