@@ -17,15 +17,21 @@ namespace hopscope::policy {
 namespace {
 
 void apply_overrides(std::vector<Finding>& findings, const config::PolicyConfig& policy) {
-  for (auto& f : findings) {
-    const auto it = policy.severity.find(std::string(to_string(f.id)));
-    if (it != policy.severity.end() && f.severity == default_severity(f.id)) {
-      f.severity = it->second;
+  // The map is keyed by std::string: a lookup builds one, so none when there is no override.
+  if (!policy.severity.empty()) {
+    for (auto& f : findings) {
+      const auto it = policy.severity.find(std::string(to_string(f.id)));
+      if (it != policy.severity.end() && f.severity == default_severity(f.id)) {
+        f.severity = it->second;
+      }
     }
   }
-  std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
-    return rank(a.severity) > rank(b.severity);
-  });
+  // stable_sort takes a buffer and moves every finding through it, even for one.
+  if (findings.size() > 1) {
+    std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
+      return rank(a.severity) > rank(b.severity);
+    });
+  }
 }
 
 bool check_unreachable(const SessionFacts& facts, FindingList& out) {

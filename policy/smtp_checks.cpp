@@ -20,11 +20,16 @@ namespace {
 constexpr const char* downstream = "downstream";
 constexpr const char* upstream = "upstream";
 
-std::string quote(const std::string& line) {
-  return "\"" + printable(line, 300) + "\"";
+std::string quote(std::string_view line) {
+  std::string out(1, '"');
+  out += printable(line, 300);
+  out += '"';
+  return out;
 }
 
-std::string reply_text(const std::vector<std::string>& lines) {
+// `lines`: a reply's lines, as ReplyFacts (strings) or an Exchange (views) holds them.
+template <typename Lines>
+std::string reply_text(const Lines& lines) {
   std::string out;
   for (const auto& l : lines) {
     out += out.empty() ? "" : " / ";
@@ -50,9 +55,8 @@ bool is_starttls(std::string_view command) {
   }
   constexpr std::string_view verb = "STARTTLS";
   return command.size() == verb.size() &&
-         std::equal(command.begin(), command.end(), verb.begin(), [](char a, char b) {
-           return std::toupper(static_cast<unsigned char>(a)) == b;
-         });
+         std::equal(command.begin(), command.end(), verb.begin(),
+                    [](char a, char b) { return ascii_upper(a) == b; });
 }
 
 void check_banner(const SessionFacts& facts, FindingList& out) {
@@ -74,7 +78,7 @@ bool check_ehlo_rejected(const SessionFacts& facts, FindingList& out) {
       printable(facts.downstream.helo, 200) + " answered " + reply_text(ehlo->lines);
   bool fell_back = false;
   for (const auto& cmd : facts.downstream.helo_commands) {
-    if (command_verb(cmd) == "HELO") {
+    if (verb_is(cmd, "HELO")) {
       evidence += "; then " + quote(cmd);
       fell_back = true;
       break;
@@ -94,9 +98,9 @@ bool check_ehlo_rejected(const SessionFacts& facts, FindingList& out) {
 constexpr std::array<std::string_view, 6> mail_verbs{"MAIL", "RCPT", "DATA",
                                                      "BDAT", "AUTH", "<MESSAGE"};
 
-bool is_mail_verb(const std::string& command) {
-  const auto verb = command_verb(command);
-  return std::find(mail_verbs.begin(), mail_verbs.end(), verb) != mail_verbs.end();
+bool is_mail_verb(std::string_view command) {
+  return std::any_of(mail_verbs.begin(), mail_verbs.end(),
+                     [command](std::string_view verb) { return verb_is(command, verb); });
 }
 
 // The sender's EHLO reached hopscope as "XXXX …" and was refused: the device that lets only
@@ -108,8 +112,7 @@ bool check_masked_ehlo(const std::vector<Exchange>& exchanges, FindingList& out)
     if (ex.after_tls) {
       break;
     }
-    const auto verb = command_verb(ex.command);
-    if (verb == "HELO" || verb == "EHLO") {
+    if (verb_is(ex.command, "HELO") || verb_is(ex.command, "EHLO")) {
       return false;  // a greeting got through first: a later "XXXX" is something else
     }
     if (!is_masked_ehlo(ex.command) || ex.code < 400 || ex.code > 599) {
@@ -118,7 +121,7 @@ bool check_masked_ehlo(const std::vector<Exchange>& exchanges, FindingList& out)
     std::string evidence = "command " + quote(ex.command) + " answered " + reply_text(ex.reply);
     bool fell_back = false;
     for (std::size_t j = i + 1; j < exchanges.size() && !exchanges[j].after_tls; ++j) {
-      if (command_verb(exchanges[j].command) == "HELO") {
+      if (verb_is(exchanges[j].command, "HELO")) {
         evidence +=
             "; then " + quote(exchanges[j].command) + " answered " + reply_text(exchanges[j].reply);
         fell_back = true;
@@ -148,11 +151,11 @@ void check_helo_sender(const SessionFacts& facts, const config::PolicyConfig& po
                        const std::vector<Exchange>& exchanges, FindingList& out) {
   const auto& down = facts.downstream;
   if (!policy.require_starttls || down.starttls.attempted || facts.upstream.ehlo_reply ||
-      command_verb(down.helo) != "HELO") {
+      !verb_is(down.helo, "HELO")) {
     return;
   }
   for (const auto& cmd : down.helo_commands) {
-    if (command_verb(cmd) == "EHLO") {
+    if (verb_is(cmd, "EHLO")) {
       return;
     }
   }
@@ -161,7 +164,7 @@ void check_helo_sender(const SessionFacts& facts, const config::PolicyConfig& po
     if (ex.after_tls) {
       break;
     }
-    if (helo == nullptr && command_verb(ex.command) == "HELO") {
+    if (helo == nullptr && verb_is(ex.command, "HELO")) {
       helo = &ex;
       continue;
     }
@@ -275,8 +278,8 @@ void check_not_used(const SessionFacts& facts, const config::PolicyConfig& polic
         is_noop_for_starttls(ex.command)) {
       return;  // the sender did send STARTTLS; a device masked it (STARTTLS_MASKED says so)
     }
-    const auto verb = command_verb(ex.command);
     if (is_mail_verb(ex.command)) {
+      const auto verb = command_verb(ex.command);
       std::string offered_line = "STARTTLS";
       if (facts.upstream.ehlo_reply) {
         for (const auto& l : facts.upstream.ehlo_reply->lines) {

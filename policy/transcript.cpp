@@ -23,16 +23,22 @@ bool is_last_line(const std::string& line) {
 
 }  // namespace
 
-std::string command_verb(const std::string& line) {
-  std::string verb = line.substr(0, line.find(' '));
-  std::transform(verb.begin(), verb.end(), verb.begin(), [](char c) {
-    return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  });
+std::string command_verb(std::string_view line) {
+  std::string verb(line.substr(0, line.find(' ')));
+  std::transform(verb.begin(), verb.end(), verb.begin(), ascii_upper);
   return verb;
+}
+
+bool verb_is(std::string_view line, std::string_view verb) {
+  const auto word = line.substr(0, line.find(' '));
+  return word.size() == verb.size() &&
+         std::equal(word.begin(), word.end(), verb.begin(),
+                    [](char a, char b) { return ascii_upper(a) == b; });
 }
 
 std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcript) {
   std::vector<Exchange> out;
+  out.reserve(transcript.size());  // at most one per entry: no reallocation
   // Indexes into `out` awaiting a reply, oldest first from `answered` on (a vector: a
   // deque's node allocations cost more than the pairing itself).
   std::vector<std::size_t> pending;
@@ -80,7 +86,7 @@ std::vector<Exchange> pair_exchanges(const std::vector<TranscriptEntry>& transcr
       // Any 3yz to DATA lets the sender send the content (RFC 5321 §4.2.1; senders go by the
       // class), as the codec reads it (proxy/smtp/reply_parser.hpp).
       const int code = out[*open_reply].code;
-      if (code >= 300 && code <= 399 && command_verb(out[*open_reply].command) == "DATA") {
+      if (code >= 300 && code <= 399 && verb_is(out[*open_reply].command, "DATA")) {
         content_expected = true;
       }
       open_reply.reset();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cassert>
 #include <charconv>
 #include <chrono>
@@ -11,6 +12,11 @@
 #include <limits>
 #include <string_view>
 #include <type_traits>
+#include <vector>
+
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
 
 #include "proxy/printable.hpp"
 #include "tls/visibility.hpp"
@@ -24,46 +30,121 @@
 namespace hopscope {
 namespace {
 
+// The bytes of a document as they are written. std::string::append costs a capacity test, a
+// call and a memcpy call per piece, and most pieces are one to a few bytes (a key's quotes,
+// a comma): more than the bytes themselves. Here a writer asks for room once and stores
+// through a pointer. The space is each thread's own and is kept between documents, so it is
+// neither allocated nor zero-filled per document; the finished text is copied out once.
+class Buffer {
+ public:
+  // The thread's space, unless another Buffer of this thread holds it: then its own.
+  Buffer() : space_(scratch_in_use() ? own_ : scratch()) {
+    if (&space_ != &own_) {
+      scratch_in_use() = true;
+    }
+  }
+  ~Buffer() {
+    if (&space_ == &own_) {
+      return;
+    }
+    scratch_in_use() = false;
+    // A huge document (a long transcript, big certificates) should not pin its memory.
+    constexpr std::size_t keep_at_most = std::size_t{1} << 20;
+    if (space_.size() > keep_at_most) {
+      std::vector<char>().swap(space_);
+    }
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&&) = delete;
+  Buffer& operator=(Buffer&&) = delete;
+
+  // A pointer to `k` writable bytes after what is written; the caller fills some and
+  // commit()s them.
+  char* room(std::size_t k) {
+    if (space_.size() - size_ < k) {
+      grow(k);
+    }
+    return space_.data() + size_;
+  }
+  void commit(std::size_t k) { size_ += k; }
+
+  void put(char c) {
+    *room(1) = c;
+    ++size_;
+  }
+  void put(std::string_view v) {
+    if (!v.empty()) {  // memcpy from a null string_view is undefined even for 0 bytes
+      std::memcpy(room(v.size()), v.data(), v.size());
+      size_ += v.size();
+    }
+  }
+
+  [[nodiscard]] std::string str() const { return {space_.data(), size_}; }
+
+ private:
+  // One per thread: two threads may write documents at once (the audit workers). Its
+  // size() is the room, kept (not cleared) so that it is zero-filled only when it grows.
+  static std::vector<char>& scratch() {
+    thread_local std::vector<char> space;
+    return space;
+  }
+  static bool& scratch_in_use() {
+    thread_local bool in_use = false;
+    return in_use;
+  }
+
+  void grow(std::size_t k) {
+    constexpr std::size_t first = 8192;  // most documents fit
+    space_.resize(std::max({first, 2 * space_.size(), size_ + k}));
+  }
+
+  std::vector<char> own_;     // declared before space_, which may refer to it
+  std::vector<char>& space_;  // written up to size_; the rest is room
+  std::size_t size_ = 0;
+};
+
 // Appends `n` in decimal, as Boost.JSON prints int64 and uint64 values.
 template <typename T>
-void append_integer(std::string& out, T n) {
-  std::array<char, 24> buf{};
-  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), n);
-  (void)ec;  // 24 characters hold any 64-bit integer
-  out.append(buf.data(), end);
+void append_integer(Buffer& out, T n) {
+  constexpr std::size_t digits = 24;  // any 64-bit integer with its sign
+  char* p = out.room(digits);
+  const auto [end, ec] = std::to_chars(p, p + digits, n);
+  (void)ec;  // always fits
+  out.commit(static_cast<std::size_t>(end - p));
 }
 
 // Appends the JSON escape of one byte that serialize() escapes: '"' and '\\' get a
 // backslash; \b \t \n \f \r use their short forms; other bytes below 0x20 become \u00xx
 // with lower-case hex (checked against Boost 1.81).
-void append_json_escape(std::string& out, unsigned char b) {
+void append_json_escape(Buffer& out, unsigned char b) {
   static constexpr std::string_view lower_hex = "0123456789abcdef";
   switch (b) {
     case '"':
-      out += "\\\"";
+      out.put(R"(\")");
       break;
     case '\\':
-      out += "\\\\";
+      out.put(R"(\\)");
       break;
     case '\b':
-      out += "\\b";
+      out.put(R"(\b)");
       break;
     case '\t':
-      out += "\\t";
+      out.put(R"(\t)");
       break;
     case '\n':
-      out += "\\n";
+      out.put(R"(\n)");
       break;
     case '\f':
-      out += "\\f";
+      out.put(R"(\f)");
       break;
     case '\r':
-      out += "\\r";
+      out.put(R"(\r)");
       break;
     default:
-      out += "\\u00";
-      out += lower_hex[b >> 4U];
-      out += lower_hex[b & 0x0FU];
+      out.put(R"(\u00)");
+      out.put(lower_hex[b >> 4U]);
+      out.put(lower_hex[b & 0x0FU]);
   }
 }
 
@@ -78,15 +159,43 @@ bool is_plain(unsigned char b) {
   return b >= 0x20U && b < 0x7FU && b != '\\' && b != '"';
 }
 
+#if defined(__SSE2__)
+// A bit per byte of the 16 at `p`, set where the byte is plain (is_plain). Signed compares:
+// bytes >= 0x80 are negative, so "> 0x1F" leaves them out with the control bytes.
+unsigned plain_mask16(const char* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i printable_ascii =
+      _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(0x1F)), _mm_cmplt_epi8(x, _mm_set1_epi8(0x7F)));
+  const __m128i escaped =
+      _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(escaped, printable_ascii)));
+}
+#endif
+
 // The length of the run of plain bytes that `s` starts with. Most of a document is plain
-// ASCII (commands, replies, names), so eight bytes are tested at a time with the "has a
-// byte less than / more than / equal to" word tricks of Bit Twiddling Hacks (exact for a
-// whole word when n <= 128), then the rest byte by byte.
+// ASCII (commands, replies, names, remedies), so with SSE2 (every x86-64) sixteen bytes are
+// tested at once, and the last partial block by an overlapping load of the last sixteen
+// (its bytes before the end of the run are plain, so the first non-plain one is found).
+// Elsewhere, eight at a time with the "has a byte less than / more than / equal to" word
+// tricks of Bit Twiddling Hacks (exact for a whole word when n <= 128). Then byte by byte.
 std::size_t plain_prefix(std::string_view s) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  constexpr std::size_t block = 16;
+  constexpr unsigned all_plain = 0xFFFFU;
+  for (; i + block <= s.size(); i += block) {
+    if (const unsigned mask = plain_mask16(s.data() + i); mask != all_plain) {
+      return i + static_cast<std::size_t>(std::countr_one(mask));
+    }
+  }
+  if (i < s.size() && s.size() >= block) {
+    const auto last = s.size() - block;
+    return last + static_cast<std::size_t>(std::countr_one(plain_mask16(s.data() + last)));
+  }
+#else
   constexpr std::uint64_t ones = 0x0101010101010101ULL;
   constexpr std::uint64_t highs = 0x8080808080808080ULL;
   const auto has_zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-  std::size_t i = 0;
   for (; i + sizeof(std::uint64_t) <= s.size(); i += sizeof(std::uint64_t)) {
     std::uint64_t x = 0;
     std::memcpy(&x, s.data() + i, sizeof x);
@@ -97,6 +206,7 @@ std::size_t plain_prefix(std::string_view s) {
       break;
     }
   }
+#endif
   while (i < s.size() && is_plain(static_cast<unsigned char>(s[i]))) {
     ++i;
   }
@@ -106,7 +216,7 @@ std::size_t plain_prefix(std::string_view s) {
 // Appends the body of a JSON string (no quotes) exactly as Boost.JSON's serialize() writes
 // it, copying verbatim runs in one append. Used for keys and for strings that did not come
 // from the wire.
-void append_json_escaped(std::string& out, std::string_view s) {
+void append_json_escaped(Buffer& out, std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto j = i;
@@ -117,7 +227,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
       }
       ++j;  // DEL or a byte >= 0x80: verbatim too
     }
-    out.append(s.substr(i, j - i));
+    out.put(s.substr(i, j - i));
     if (j < s.size()) {
       append_json_escape(out, static_cast<unsigned char>(s[j]));
       ++j;
@@ -131,16 +241,21 @@ void append_json_escaped(std::string& out, std::string_view s) {
 // without a temporary string per value. printable()'s output holds no control bytes, so
 // only '"' and '\\' need a JSON escape here. The cap counts printable()'s bytes, not the
 // JSON bytes. Keep in step with detail::escape(); the oracle test fails if it drifts.
-void append_printable(std::string& out, std::string_view s, std::size_t max_bytes,
+void append_printable(Buffer& out, std::string_view s, std::size_t max_bytes,
                       bool double_backslash) {
   static constexpr std::string_view upper_hex = "0123456789ABCDEF";
+  // Most strings are plain and under the cap: one scan, one copy.
+  if (s.size() <= max_bytes && plain_prefix(s) == s.size()) {
+    out.put(s);
+    return;
+  }
   std::size_t produced = 0;  // bytes printable() would have written so far
   std::size_t i = 0;
   while (i < s.size()) {
     if (produced >= max_bytes) {
-      out += "…[+";
+      out.put("…[+");
       append_integer(out, s.size() - i);
-      out += " bytes]";
+      out.put(" bytes]");
       return;
     }
     const auto b = static_cast<unsigned char>(s[i]);
@@ -148,37 +263,66 @@ void append_printable(std::string& out, std::string_view s, std::size_t max_byte
       // A run never crosses the cap, so the cut falls where printable() puts it.
       const auto end = i + std::min(max_bytes - produced, s.size() - i);
       const auto j = i + 1 + plain_prefix(s.substr(i + 1, end - i - 1));
-      out.append(s.substr(i, j - i));
+      out.put(s.substr(i, j - i));
       produced += j - i;
       i = j;
     } else if (b == '"') {
-      out += "\\\"";
+      out.put(R"(\")");
       ++produced;
       ++i;
     } else if (b == '\\') {
-      out += double_backslash ? R"(\\\\)" : R"(\\)";
+      out.put(double_backslash ? R"(\\\\)" : R"(\\)");
       produced += double_backslash ? 2 : 1;
       ++i;
     } else if (const std::size_t n = b >= 0x80U ? utf8_sequence_length(s, i) : 0; n > 0) {
-      out.append(s.substr(i, n));
+      out.put(s.substr(i, n));
       produced += n;
       i += n;
     } else {
-      out += "\\\\x";  // printable()'s "\xNN", its backslash escaped for JSON
-      out += upper_hex[b >> 4U];
-      out += upper_hex[b & 0x0FU];
+      out.put(R"(\\x)");  // printable()'s "\xNN", its backslash escaped for JSON
+      out.put(upper_hex[b >> 4U]);
+      out.put(upper_hex[b & 0x0FU]);
       produced += 4;
       ++i;
     }
   }
 }
 
+// "2026-11-22T17:45:00.123Z" into `out` (24 bytes), for the years a clock gives (0000 to
+// 9999); false for others, which iso8601_utc() prints with snprintf.
+constexpr std::size_t iso8601_length = 24;
+bool format_iso8601(std::int64_t unix_ms, char* out) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds{unix_ms}};
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const auto ms = (t - day).count();
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {
+    return false;
+  }
+  // Written digit by digit: snprintf's format parsing cost more than the rest of a
+  // session's summary line (four timestamps per session).
+  std::memcpy(out, "0000-00-00T00:00:00.000Z", iso8601_length);
+  const auto put = [out](std::size_t at, long long value, std::size_t width) {
+    for (std::size_t i = width; i-- > 0; value /= 10) {
+      out[at + i] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(0, year, 4);
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  put(11, ms / 3'600'000, 2);
+  put(14, (ms / 60'000) % 60, 2);
+  put(17, (ms / 1000) % 60, 2);
+  put(20, ms % 1000, 3);
+  return true;
+}
+
 // Compact JSON into one string, with the separators serialize() writes: no spaces, ','
 // between members and elements, ':' after a key. The caller keeps the structure balanced.
 class JsonWriter {
  public:
-  explicit JsonWriter(std::size_t reserve) { out_.reserve(reserve); }
-
   void begin_object() { open('{'); }
   void end_object() { close('}'); }
   void begin_array() { open('['); }
@@ -190,21 +334,29 @@ class JsonWriter {
     assert(std::all_of(k.begin(), k.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
     }));
-    // Punctuation in as few appends as possible: keys are most of the calls.
-    out_.append(need_comma_ ? R"(,")" : R"(")");
-    out_.append(k);
-    out_.append(R"(":)");
+    // Keys are most of the calls: one room test for the key and its punctuation.
+    char* p = out_.room(k.size() + 4);
+    char* const start = p;
+    if (need_comma_) {
+      *p++ = ',';
+    }
+    *p++ = '"';
+    std::memcpy(p, k.data(), k.size());
+    p += k.size();
+    *p++ = '"';
+    *p++ = ':';
+    out_.commit(static_cast<std::size_t>(p - start));
     need_comma_ = false;  // the value follows the key directly
   }
 
   void null() {
     separate();
-    out_ += "null";
+    out_.put("null");
   }
 
   void boolean(bool b) {
     separate();
-    out_ += b ? "true" : "false";
+    out_.put(b ? "true" : "false");
   }
 
   template <typename T>
@@ -215,45 +367,54 @@ class JsonWriter {
 
   void string(std::string_view s) {
     separate();
-    quoted(s);
+    out_.put('"');
+    append_json_escaped(out_, s);
+    out_.put('"');
+  }
+
+  // iso8601_utc(unix_ms) as a string: its digits and punctuation need no escape.
+  void timestamp(std::int64_t unix_ms) {
+    std::array<char, iso8601_length> text{};
+    if (!format_iso8601(unix_ms, text.data())) {
+      string(iso8601_utc(unix_ms));
+      return;
+    }
+    separate();
+    out_.put('"');
+    out_.put(std::string_view(text.data(), text.size()));
+    out_.put('"');
   }
 
   // A string whose body the caller appends already escaped (see append_printable).
-  std::string& begin_string() {
+  Buffer& begin_string() {
     separate();
-    out_ += '"';
+    out_.put('"');
     return out_;
   }
-  void end_string() { out_ += '"'; }
+  void end_string() { out_.put('"'); }
 
-  std::string& buffer() { return out_; }
+  Buffer& buffer() { return out_; }
 
  private:
   void separate() {
     if (need_comma_) {
-      out_ += ',';
+      out_.put(',');
     }
     need_comma_ = true;
   }
 
   void open(char c) {
     separate();
-    out_ += c;
+    out_.put(c);
     need_comma_ = false;
   }
 
   void close(char c) {
-    out_ += c;
+    out_.put(c);
     need_comma_ = true;
   }
 
-  void quoted(std::string_view s) {
-    out_ += '"';
-    append_json_escaped(out_, s);
-    out_ += '"';
-  }
-
-  std::string out_;
+  Buffer out_;
   bool need_comma_ = false;
 };
 
@@ -324,7 +485,7 @@ class Encoder {
     bool written = false;
     for (const auto& line : r->lines) {
       if (written) {
-        out += "\\n";
+        out.put(R"(\n)");
       }
       append_printable(out, line, options_.line_cap, true);
       written = written || !line.empty();  // printable() of a non-empty line is non-empty
@@ -649,7 +810,7 @@ class Encoder {
       if (nl == std::string_view::npos) {
         break;
       }
-      out += "\\n";
+      out.put(R"(\n)");
       start = nl + 1;
     }
     w_.end_string();
@@ -667,31 +828,6 @@ const tls::CertificateFacts* upstream_leaf(const SessionFacts& facts) {
   return &t->server_certificates.front();
 }
 
-// A first guess at the document's size so that the string rarely grows: the fixed part
-// plus what grows with the session (transcript lines, certificates with their DER).
-std::size_t estimated_document_size(const SessionFacts& facts, const AuditOptions& options) {
-  constexpr std::size_t fixed = 3072;
-  constexpr std::size_t per_entry = 48;
-  constexpr std::size_t per_certificate = 1024;
-  std::size_t size = fixed;
-  if (options.transcript) {
-    for (const auto& e : facts.transcript) {
-      size += per_entry + e.line.size();
-    }
-  }
-  for (const auto* t : {&facts.upstream.tls, &facts.downstream.tls}) {
-    if (!t->has_value()) {
-      continue;
-    }
-    for (const auto* chain : {&(*t)->server_certificates, &(*t)->client_certificates}) {
-      for (const auto& c : *chain) {
-        size += per_certificate + c.der_base64.size();
-      }
-    }
-  }
-  return size;
-}
-
 }  // namespace
 
 bool starttls_used(const StartTlsFacts& st) {
@@ -700,37 +836,23 @@ bool starttls_used(const StartTlsFacts& st) {
 }
 
 std::string iso8601_utc(std::int64_t unix_ms) {
+  std::array<char, iso8601_length> text{};
+  if (format_iso8601(unix_ms, text.data())) {
+    return {text.data(), text.size()};
+  }
+  // Not from a real clock: snprintf widens the year's field.
   using namespace std::chrono;
   const sys_time<milliseconds> t{milliseconds{unix_ms}};
   const auto day = floor<days>(t);
   const year_month_day ymd{day};
   const auto ms = (t - day).count();
-  const int year = static_cast<int>(ymd.year());
-  if (year < 0 || year > 9999) {  // not from a real clock; snprintf widens the field
-    std::array<char, 48> buf{};
-    std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", year,
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<long long>(ms / 3'600'000),
-                  static_cast<long long>((ms / 60'000) % 60),
-                  static_cast<long long>((ms / 1000) % 60), static_cast<long long>(ms % 1000));
-    return buf.data();
-  }
-  // Written digit by digit: snprintf's format parsing cost more than the rest of a
-  // session's summary line (four timestamps per session).
-  std::string out = "0000-00-00T00:00:00.000Z";
-  const auto put = [&out](std::size_t at, long long value, std::size_t width) {
-    for (std::size_t i = width; i-- > 0; value /= 10) {
-      out[at + i] = static_cast<char>('0' + value % 10);
-    }
-  };
-  put(0, year, 4);
-  put(5, static_cast<unsigned>(ymd.month()), 2);
-  put(8, static_cast<unsigned>(ymd.day()), 2);
-  put(11, ms / 3'600'000, 2);
-  put(14, (ms / 60'000) % 60, 2);
-  put(17, (ms / 1000) % 60, 2);
-  put(20, ms % 1000, 3);
-  return out;
+  std::array<char, 48> buf{};
+  std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<long long>(ms / 3'600'000),
+                static_cast<long long>((ms / 60'000) % 60),
+                static_cast<long long>((ms / 1000) % 60), static_cast<long long>(ms % 1000));
+  return buf.data();
 }
 
 std::string utc_date(std::int64_t unix_ms) {
@@ -739,7 +861,7 @@ std::string utc_date(std::int64_t unix_ms) {
 
 std::string to_json(const SessionFacts& facts, const std::vector<FindingView>& findings,
                     const std::string& verdict, const AuditOptions& options) {
-  JsonWriter w(estimated_document_size(facts, options));
+  JsonWriter w;
   Encoder enc(w, options);
   const auto duration = std::max<std::int64_t>(0, facts.ended_unix_ms - facts.started_unix_ms);
   w.begin_object();
@@ -747,9 +869,9 @@ std::string to_json(const SessionFacts& facts, const std::vector<FindingView>& f
   w.string(audit_schema);
   enc.field("id").text(facts.id);
   w.key("started");
-  w.string(iso8601_utc(facts.started_unix_ms));
+  w.timestamp(facts.started_unix_ms);
   w.key("ended");
-  w.string(iso8601_utc(facts.ended_unix_ms));
+  w.timestamp(facts.ended_unix_ms);
   enc.field("duration_ms").number(duration);
   enc.field("mode").text(facts.mode);
   enc.field("own_probe").boolean(facts.own_probe);
@@ -774,20 +896,19 @@ std::string to_json(const SessionFacts& facts, const std::vector<FindingView>& f
   enc.field("detail").text_or_null(facts.end.detail);
   w.end_object();
   w.end_object();
-  w.buffer() += '\n';
-  return std::move(w.buffer());
+  w.buffer().put('\n');
+  return w.buffer().str();
 }
 
 std::string summary_json_line(const SessionFacts& facts, const std::vector<FindingView>& findings,
                               const std::string& verdict, const AuditOptions& options) {
-  constexpr std::size_t typical_line = 512;
-  JsonWriter w(typical_line);
+  JsonWriter w;
   Encoder enc(w, options);
   const auto& up = facts.upstream;
   w.begin_object();
   enc.field("id").text(facts.id);
   w.key("started");
-  w.string(iso8601_utc(facts.started_unix_ms));
+  w.timestamp(facts.started_unix_ms);
   enc.field("mode").text(facts.mode);
   enc.field("own_probe").boolean(facts.own_probe);
   enc.field("peer").text(facts.downstream.peer);
@@ -819,7 +940,7 @@ std::string summary_json_line(const SessionFacts& facts, const std::vector<Findi
   enc.field("verdict").verdict(verdict);
   w.end_object();
   // Every newline is escaped (printable() and JSON), so the line holds none.
-  return std::move(w.buffer());
+  return w.buffer().str();
 }
 
 }  // namespace hopscope

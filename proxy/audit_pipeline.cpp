@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -32,34 +33,47 @@ std::int64_t unix_now() {
       .count();
 }
 
-std::vector<FindingView> to_views(const std::vector<policy::Finding>& findings) {
+// Moves the texts: the findings are not needed once the verdict and summary line are made.
+std::vector<FindingView> to_views(std::vector<policy::Finding>&& findings) {
   std::vector<FindingView> views;
   views.reserve(findings.size());
-  for (const auto& f : findings) {
+  for (auto& f : findings) {
     views.push_back(FindingView{std::string(policy::to_string(f.id)),
-                                std::string(policy::to_string(f.severity)), f.leg, f.summary,
-                                f.evidence, f.remedy});
+                                std::string(policy::to_string(f.severity)), std::move(f.leg),
+                                std::move(f.summary), std::move(f.evidence), std::move(f.remedy)});
   }
   return views;
 }
 
+// Appended into one string: a chain of operator+ made a temporary per piece.
 std::string summary_line(const SessionFacts& facts, const std::vector<policy::Finding>& findings,
                          const std::string& verdict) {
-  std::string ids;
-  for (const auto& f : findings) {
-    ids += ids.empty() ? "" : ",";
-    ids += policy::to_string(f.id);
-  }
   const auto& up = facts.upstream;
-  std::string tls = "none";
-  if (up.tls && up.tls->version) {
-    tls = *up.tls->version;
+  constexpr std::size_t typical = 256;
+  std::string line;
+  line.reserve(typical);
+  line += "session ";
+  line += facts.id;
+  line += ' ';
+  line += facts.downstream.peer;
+  line += " -> ";
+  line += up.address;
+  line += " starttls offered=";
+  line += up.starttls.offered ? "yes" : "no";
+  line += " used=";
+  line += starttls_used(up.starttls) ? "yes" : "no";
+  line += " tls=";
+  line += up.tls && up.tls->version ? std::string_view(*up.tls->version) : "none";
+  line += " end=";
+  line += to_string(facts.end.reason);
+  line += " findings=[";
+  for (std::size_t i = 0; i < findings.size(); ++i) {
+    line += i == 0 ? "" : ",";
+    line += policy::to_string(findings[i].id);
   }
-  return "session " + facts.id + " " + facts.downstream.peer + " -> " + up.address +
-         " starttls offered=" + (up.starttls.offered ? "yes" : "no") +
-         " used=" + (starttls_used(up.starttls) ? "yes" : "no") + " tls=" + tls +
-         " end=" + to_string(facts.end.reason) + " findings=[" + ids +
-         "] verdict: " + printable_escaped(verdict, 300);  // policy escaped it
+  line += "] verdict: ";
+  line += printable_escaped(verdict, 300);  // policy escaped it
+  return line;
 }
 
 // SCHED_IDLE (Linux 2.6.23): runs only when no other thread wants the CPU. Unprivileged,
@@ -287,7 +301,7 @@ void AuditPipeline::give_up(std::vector<Entry>& batch, std::size_t waited) {
       if (!entry.judged) {
         try {
           entry.judged = judge(entry.session);
-          spdlog::info("{}", entry.judged->summary);
+          spdlog::info(entry.judged->summary);
         } catch (...) {
           // Counted lost with the others; without a verdict it has no summary line.
         }
@@ -420,7 +434,7 @@ AuditPipeline::Judged AuditPipeline::judge(FinishedSession& session) const {
   Judged judged;
   judged.verdict = policy::verdict(facts, findings);
   judged.summary = summary_line(facts, findings, judged.verdict);
-  judged.findings = to_views(findings);
+  judged.findings = to_views(std::move(findings));
   return judged;
 }
 
@@ -470,7 +484,8 @@ void AuditPipeline::write_batch(std::vector<Entry>& batch, bool retry) {
     for (std::size_t k = 0; k < items.size(); ++k) {
       const auto i = of_entry[k];
       if (!waited[i]) {
-        spdlog::info("{}", batch[i].judged->summary);  // spdlog reports its own errors
+        // Logged as it is, not as a format string: the same line without formatting it.
+        spdlog::info(batch[i].judged->summary);  // spdlog reports its own errors
       }
       if (outcomes[k] == AuditOutcome::written && waited[i]) {
         ++waited_and_written;

@@ -105,6 +105,18 @@ TEST(Signatures, TlsRefusalNeedsEnhancedCodeAndText) {
   EXPECT_FALSE(is_tls_required_refusal("abc"));
 }
 
+TEST(Signatures, TlsRefusalTextMatchesInAnyCase) {
+  EXPECT_TRUE(is_tls_required_refusal("451 5.7.3 must issue a starttls command first"));
+  EXPECT_TRUE(is_tls_required_refusal("530 MUST ISSUE A STARTTLS COMMAND FIRST"));
+  EXPECT_TRUE(is_tls_required_refusal("451 5.7.3 StartTLS is required to send mail"));
+  EXPECT_TRUE(is_tls_required_refusal("454 4.7.0 Tls Not Available due to temporary reason"));
+  EXPECT_TRUE(is_tls_required_refusal("550 5.7.30 RequireTLS support required"));
+  // Near misses: a letter short, or the words apart.
+  EXPECT_FALSE(is_tls_required_refusal("451 5.7.3 must issue a STARTTL command first"));
+  EXPECT_FALSE(is_tls_required_refusal("454 4.7.0 TLS is not available"));
+  EXPECT_FALSE(is_tls_required_refusal("550 5.7.30 REQUIRE TLS support required"));
+}
+
 TEST(Signatures, CapabilityKeywordDropsCodeAndParameters) {
   EXPECT_EQ(capability_keyword("250-SIZE 37748736"), "SIZE");
   EXPECT_EQ(capability_keyword("250 starttls"), "STARTTLS");
