@@ -1123,7 +1123,7 @@ class Session : public std::enable_shared_from_this<Session> {
     recorder_.record(smtp::Event{start}, now);
     recorder_.enter_tls();
     facts_.downstream.tls_end_to_end = true;
-    observer_.emplace();
+    observer_ = std::make_unique<tls::HandshakeObserver>();
     if (!start.client_bytes_after_command.empty() &&
         tls::sniff_record(start.client_bytes_after_command) != tls::Sniff::not_tls) {
       // An eager client's ClientHello, not plaintext: hand it to the observer.
@@ -1246,7 +1246,8 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionFacts facts_;
   smtp::Conversation conversation_;
   FactsRecorder recorder_;
-  std::optional<tls::HandshakeObserver> observer_;
+  // Only after STARTTLS, on the heap: 1.2 KB that a session in clear text does not hold.
+  std::unique_ptr<tls::HandshakeObserver> observer_;
   smtp::ReplyBoundary server_replies_;  // what the sender has been given of upstream's replies
   std::uint64_t registry_id_ = SessionRegistry::none;  // a refused session never registers
   std::optional<Side> first_close_;
