@@ -176,11 +176,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void start(std::string client_ip) {
     client_ip_ = std::move(client_ip);
     admitted_ = true;
+    std::optional<tcp::endpoint> literal;
     try {
-      spawn_task([](Session& s) { return s.run(); });
+      literal = literal_upstream();
+      if (!literal) {
+        spawn_task([](Session& s) { return s.run(); });
+      }
     } catch (...) {
       admitted_ = false;  // never started: the caller gives the place back
       throw;
+    }
+    if (literal) {
+      connect_literal(*literal);  // never throws: a failure ends the session's task
     }
   }
 
@@ -205,10 +212,15 @@ class Session : public std::enable_shared_from_this<Session> {
   template <typename Task>
   void spawn_task(Task task) {
     ++tasks_running_;
-    auto self = shared_from_this();
-    asio::co_spawn(
-        client_.get_executor(), [self, task]() { return task(*self); },
-        [self](const std::exception_ptr& e) { self->task_ended(e); });
+    try {
+      auto self = shared_from_this();
+      asio::co_spawn(
+          client_.get_executor(), [self, task]() { return task(*self); },
+          [self](const std::exception_ptr& e) { self->task_ended(e); });
+    } catch (...) {
+      --tasks_running_;  // it never started: it must not hold the session open
+      throw;
+    }
   }
 
   void task_ended(const std::exception_ptr& e) {
@@ -312,56 +324,124 @@ class Session : public std::enable_shared_from_this<Session> {
     watchdog_.cancel();
   }
 
-  // Connects to the configured upstream within timeouts.connect. On failure the sender gets
-  // "421 4.4.0" with the reason and retries later; nothing was relayed, so nothing is lost.
-  // When hopscope itself has no descriptor for the socket, it is "421 4.3.2" and end.reason
-  // limit instead (refuse_for_shortage): upstream was never tried.
+  // The upstream as an address literal, which needs no resolver (that would cost a thread
+  // hop per session); nullopt for a host name, or when no upstream is configured.
+  [[nodiscard]] std::optional<tcp::endpoint> literal_upstream() const {
+    if (!config_.relay.upstream) {
+      return std::nullopt;
+    }
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(config_.relay.upstream->host, ec);
+    if (ec) {
+      return std::nullopt;
+    }
+    return tcp::endpoint(address, config_.relay.upstream->port);
+  }
+
+  // connect_upstream for an address literal, the common case, with completion handlers
+  // instead of the run() coroutine: a coroutine spawned per session cost more than the
+  // connect's own bookkeeping. A failure, rare, says its 421 in a task of its own. Counts as
+  // the session's first task until the pumps (or that refusal) take over.
+  void connect_literal(const tcp::endpoint& endpoint) noexcept {
+    ++tasks_running_;
+    try {
+      register_for_shutdown();
+      boost::system::error_code ignored;
+      client_.set_option(tcp::no_delay(true), ignored);
+      const auto& target = *config_.relay.upstream;
+      watchdog_.expires_after(config_.relay.timeouts.connect);
+      // socket(2) on its own first: failing there for want of descriptors or memory is
+      // hopscope's own limit, and upstream has not been tried. (Any other failure to open
+      // is reported by the connect, which opens again.)
+      boost::system::error_code open_ec;
+      upstream_.open(endpoint.protocol(), open_ec);
+      if (auto shortage = resource_shortage(
+              open_ec, [&] { return "opening a socket to upstream " + target.to_string(); })) {
+        refuse_in_task(std::move(*shortage));
+        return;
+      }
+      // The deadline closes the socket, which ends the connect (no parallel group).
+      connecting_ = true;
+      watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && self->connecting_) {
+          self->connect_timed_out_ = true;
+          boost::system::error_code ignored_close;
+          self->upstream_.close(ignored_close);
+        }
+      });
+      upstream_.async_connect(
+          endpoint, [self = shared_from_this(), endpoint](const boost::system::error_code& ec) {
+            self->on_connected(endpoint, ec);
+          });
+    } catch (...) {
+      end_task(std::current_exception());
+    }
+  }
+
+  void on_connected(const tcp::endpoint& endpoint, const boost::system::error_code& cec) noexcept {
+    try {
+      connecting_ = false;
+      watchdog_.cancel();
+      const auto& target = *config_.relay.upstream;
+      if (connect_timed_out_) {
+        facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
+                                        seconds_text(config_.relay.timeouts.connect);
+      } else if (auto shortage = resource_shortage(
+                     cec, [&] { return "connecting to upstream " + target.to_string(); })) {
+        // No local port free (EADDRNOTAVAIL): no SYN left this host.
+        refuse_in_task(std::move(*shortage));
+        return;
+      } else if (cec) {
+        facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
+      } else {
+        upstream_ready(endpoint);
+        start_pump(Side::server);
+        start_watchdog();
+        start_pump(Side::client);
+        end_task(nullptr);
+        return;
+      }
+      refuse_in_task(std::nullopt);
+    } catch (...) {
+      end_task(std::current_exception());
+    }
+  }
+
+  // The connect's refusal (refuse_for_shortage, or refuse_unreachable when `shortage` is
+  // empty) as a task of its own, then the connect's task ends.
+  void refuse_in_task(std::optional<Shortage> shortage) {
+    spawn_task([shortage = std::move(shortage)](Session& s) { return s.refusal(shortage); });
+    end_task(nullptr);
+  }
+  io::Awaitable<void> refusal(std::optional<Shortage> shortage) {
+    if (shortage) {
+      co_await refuse_for_shortage(std::move(*shortage));
+    } else {
+      co_await refuse_unreachable();
+    }
+  }
+
+  // A task that is not a coroutine ends (an exception says why it ended early).
+  void end_task(const std::exception_ptr& e) noexcept {
+    try {
+      task_ended(e);
+    } catch (...) {
+      // Out of memory while saying so: nothing is left to try here, and an exception
+      // must not leave the io_context's thread (it would stop every session on it).
+    }
+  }
+
+  // Connects to the configured upstream, a host name (an address literal takes
+  // connect_literal), within timeouts.connect. On failure the sender gets "421 4.4.0" with
+  // the reason and retries later; nothing was relayed, so nothing is lost. When hopscope
+  // itself has no descriptor for the socket, it is "421 4.3.2" and end.reason limit instead
+  // (refuse_for_shortage): upstream was never tried.
   io::Awaitable<bool> connect_upstream() {
     if (!config_.relay.upstream) {
       facts_.upstream.connect_error = "no upstream configured";
     } else {
       const auto& target = *config_.relay.upstream;
       watchdog_.expires_after(config_.relay.timeouts.connect);
-      boost::system::error_code literal_ec;
-      const auto literal = asio::ip::make_address(target.host, literal_ec);
-      if (!literal_ec) {
-        // An address literal needs no resolver (which would cost a thread hop per session).
-        const tcp::endpoint endpoint(literal, target.port);
-        // socket(2) on its own first: failing there for want of descriptors or memory is
-        // hopscope's own limit, and upstream has not been tried. (Any other failure to open
-        // is reported by the connect, which opens again.)
-        boost::system::error_code open_ec;
-        upstream_.open(endpoint.protocol(), open_ec);
-        if (auto shortage = resource_shortage(
-                open_ec, [&] { return "opening a socket to upstream " + target.to_string(); })) {
-          co_return co_await refuse_for_shortage(std::move(*shortage));
-        }
-        // The deadline closes the socket, which ends the connect (no parallel group).
-        connecting_ = true;
-        watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-          if (!ec && self->connecting_) {
-            self->connect_timed_out_ = true;
-            boost::system::error_code ignored;
-            self->upstream_.close(ignored);
-          }
-        });
-        auto [cec] = co_await upstream_.async_connect(endpoint, use_tuple);
-        connecting_ = false;
-        watchdog_.cancel();
-        if (connect_timed_out_) {
-          facts_.upstream.connect_error = "connect to " + target.to_string() + " timed out after " +
-                                          seconds_text(config_.relay.timeouts.connect);
-        } else if (auto shortage = resource_shortage(
-                       cec, [&] { return "connecting to upstream " + target.to_string(); })) {
-          // No local port free (EADDRNOTAVAIL): no SYN left this host.
-          co_return co_await refuse_for_shortage(std::move(*shortage));
-        } else if (cec) {
-          facts_.upstream.connect_error = "connect to " + target.to_string() + ": " + cec.message();
-        } else {
-          co_return upstream_ready(endpoint);
-        }
-        co_return co_await refuse_unreachable();
-      }
       auto resolution = co_await resolve_upstream(target);
       if (!resolution) {
         facts_.upstream.connect_error = "resolving " + target.host + " timed out after " +
@@ -872,12 +952,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (...) {
       // Cannot fail on a valid timer; the watchdog then ends at its deadline.
     }
-    try {
-      task_ended(e);
-    } catch (...) {
-      // Out of memory while saying so: nothing is left to try here, and an exception
-      // must not leave the io_context's thread (it would stop every session on it).
-    }
+    end_task(e);
   }
 
   // New bytes can bring the deadline forward (the greeting's 5 minutes give way to a
