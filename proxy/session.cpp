@@ -731,6 +731,9 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class PumpStep { read_again, writing, ended };
 
   Pump& pump_of(Side from_side) { return pumps_[from_side == Side::client ? 0 : 1]; }
+  bool& writing_to(Side to_side) {
+    return to_side == Side::client ? writing_to_client_ : writing_to_upstream_;
+  }
 
   void start_pump(Side from_side) {
     ++tasks_running_;
@@ -756,7 +759,7 @@ class Session : public std::enable_shared_from_this<Session> {
         self->on_read(from_side, ec, n);
       });
     } catch (...) {
-      end_pump(std::current_exception());
+      end_pump(from_side, std::current_exception());
     }
   }
 
@@ -771,9 +774,9 @@ class Session : public std::enable_shared_from_this<Session> {
         case PumpStep::ended:
           break;
       }
-      end_pump(nullptr);
+      end_pump(from_side, nullptr);
     } catch (...) {
-      end_pump(std::current_exception());
+      end_pump(from_side, std::current_exception());
     }
   }
 
@@ -862,8 +865,8 @@ class Session : public std::enable_shared_from_this<Session> {
     rearm_watchdog_if_sooner();
     if (!ec && written < n) {
       p.rest.assign(bytes.substr(written));
-      writing_to_client_ = to_side == Side::client;
-      writing_to_upstream_ = to_side == Side::server;
+      // Only this direction's flag: the other direction may be writing too.
+      writing_to(to_side) = true;
       asio::async_write(to, asio::buffer(p.rest),
                         [self = shared_from_this(), from_side, observing](
                             const boost::system::error_code& wec, std::size_t /*written*/) {
@@ -878,8 +881,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_written(Side from_side, bool observing, const boost::system::error_code& ec) noexcept {
     try {
       auto& p = pump_of(from_side);
-      writing_to_client_ = false;
-      writing_to_upstream_ = false;
+      writing_to(from_side == Side::client ? Side::server : Side::client) = false;
       if (observing && !ec && first_close_ != Side::server) {
         observe_client(p.rest);  // the rest, once upstream's socket took it
         rearm_watchdog_if_sooner();
@@ -890,9 +892,9 @@ class Session : public std::enable_shared_from_this<Session> {
         read_next(from_side);
         return;
       }
-      end_pump(nullptr);
+      end_pump(from_side, nullptr);
     } catch (...) {
-      end_pump(std::current_exception());
+      end_pump(from_side, std::current_exception());
     }
   }
 
@@ -900,7 +902,14 @@ class Session : public std::enable_shared_from_this<Session> {
   PumpStep after_relay(Side to_side, const boost::system::error_code& ec) {
     if (!ec && to_side == Side::client && close_after_final_reply_ && !final_reply_due() &&
         server_replies_.at_reply_end()) {
-      force_close(SessionRegistry::CloseKind::now);  // the reply is out: the drain is over
+      if (recorder_.quit_acknowledged()) {
+        // The reply the drain waited for came with the 221 to a pipelined QUIT: the session
+        // is over as the sender meant it (quit), and a 421 after the 221 would be noise.
+        forced_ = false;
+        close_both();
+      } else {
+        force_close(SessionRegistry::CloseKind::now);  // the reply is out: the drain is over
+      }
       return PumpStep::ended;
     }
     if (ec) {
@@ -942,9 +951,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // A pump is over, whichever way. The last one out wakes the watchdog, which then ends
-  // too; then the pump's task ends (an exception says why it ended early).
-  void end_pump(const std::exception_ptr& e) noexcept {
+  // A pump is over, whichever way: its buffers go (a session lingering after our 421 must
+  // not hold them). The last one out wakes the watchdog, which then ends too; then the
+  // pump's task ends (an exception says why it ended early).
+  void end_pump(Side from_side, const std::exception_ptr& e) noexcept {
+    auto& p = pump_of(from_side);
+    p.bulk.reset();
+    std::string().swap(p.rest);
+    writing_to(from_side == Side::client ? Side::server : Side::client) = false;
     try {
       if (--pumps_running_ == 0) {
         watchdog_.cancel();
@@ -975,7 +989,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Armed before the sender's pump runs: the pumps cancel it when the last one ends.
   void start_watchdog() {
     ++tasks_running_;
-    arm_watchdog();
+    try {
+      arm_watchdog();
+    } catch (...) {
+      --tasks_running_;  // it never started: it must not hold the session open
+      throw;
+    }
   }
 
   void arm_watchdog() {

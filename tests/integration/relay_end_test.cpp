@@ -362,6 +362,46 @@ TEST(RelayEnd, DrainEndWaitsForTheReplyToAFinishedMessage) {
   }
 }
 
+// The same drain end, with QUIT pipelined behind the dot: upstream's reply to the message and
+// its 221 come in one write. The sender gets both and then the end of the connection, not
+// hopscope's 421 after the 221, and the session ended as the sender meant it: quit.
+TEST(RelayEnd, DrainEndAfterThe221ToAPipelinedQuitSaysNo421) {
+  std::promise<void> dot_seen;
+  std::promise<void> may_reply;
+  ScriptedUpstream upstream([&](ScriptedConnection& c) {
+    accept_envelope(c);
+    c.read_until_final_dot();
+    dot_seen.set_value();
+    may_reply.get_future().wait();
+    c.say("250 2.0.0 Ok: queued as 4XyZ2\r\n221 2.0.0 Bye\r\n");
+    c.read_line();  // the pipelined QUIT, or hopscope's close
+  });
+  RelayProcess relay(
+      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"});
+  SmtpClient client(relay.host(), relay.port());
+  (void)client.greet_and_ehlo();
+  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
+  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
+  ASSERT_EQ(client.command("DATA").code, 354);
+  client.send("Subject: drain\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+  dot_seen.get_future().wait();
+  ::kill(relay.process().pid(), SIGTERM);
+  static const std::regex waiting("1 session is still open: waiting up to 600 s");
+  const bool announced = relay.process().wait_for_line(Stream::err, waiting, 20s).has_value();
+  may_reply.set_value();
+  ASSERT_TRUE(announced) << relay.stderr_text();
+  EXPECT_EQ(client.read_reply().code, 250);
+  EXPECT_EQ(client.read_reply().code, 221);
+  const auto code = relay.process().wait(20s);
+  ASSERT_TRUE(code.has_value()) << relay.stderr_text();
+  EXPECT_EQ(*code, 0) << relay.stderr_text();
+  const auto docs = relay.documents();
+  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
+  EXPECT_EQ(json_string(docs[0], "end.reason"), "quit");
+  const std::string transcript = boost::json::serialize(*json_at(docs[0], "transcript"));
+  EXPECT_EQ(transcript.find("421"), std::string::npos) << transcript;
+}
+
 // RFC 5321 §4.1.1.10: after QUIT and 221 the session is over. When upstream closes and the
 // sender does not, hopscope ends the session at once (as "quit"), instead of holding it,
 // and a slot of max_sessions, until the command timeout and then writing a 421 no one reads.
