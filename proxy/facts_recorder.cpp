@@ -60,23 +60,37 @@ FactsRecorder::FactsRecorder(SessionFacts& facts, const config::Timeouts& timeou
                       std::nullopt, std::nullopt});
 }
 
-void FactsRecorder::add_transcript(Clock::time_point now, std::string_view dir,
-                                   std::string_view line, std::optional<std::uint64_t> data_bytes) {
+bool FactsRecorder::transcript_admits(std::size_t line_bytes) {
   if (facts_.transcript.size() >= max_transcript_entries_ ||
-      transcript_bytes_ + line.size() > max_transcript_bytes) {
+      transcript_bytes_ + line_bytes > max_transcript_bytes) {
     ++facts_.transcript_dropped;
-    return;
+    return false;
   }
-  transcript_bytes_ += line.size();
+  transcript_bytes_ += line_bytes;
   if (facts_.transcript.size() == 1 && facts_.transcript.capacity() == 1) {
     // Past the greeting the sender speaks: a short session's entries (EHLO and its reply, one
     // message, QUIT) in one allocation instead of five as the vector doubles. Not before: an
     // idle session holds only its greeting.
     facts_.transcript.reserve(std::min(max_transcript_entries_, transcript_entries_reserved));
   }
-  // Each string is copied once, from the event (no parameter copy first).
-  facts_.transcript.push_back(
-      TranscriptEntry{ms_between(start_, now), std::string(dir), std::string(line), data_bytes});
+  return true;
+}
+
+void FactsRecorder::add_transcript(Clock::time_point now, std::string_view dir,
+                                   std::string_view line, std::optional<std::uint64_t> data_bytes) {
+  if (transcript_admits(line.size())) {
+    // Each string is copied once, from the event (no parameter copy first).
+    facts_.transcript.push_back(
+        TranscriptEntry{ms_between(start_, now), std::string(dir), std::string(line), data_bytes});
+  }
+}
+
+void FactsRecorder::add_transcript_taking(Clock::time_point now, std::string_view dir,
+                                          std::string&& line) {
+  if (transcript_admits(line.size())) {
+    facts_.transcript.push_back(
+        TranscriptEntry{ms_between(start_, now), std::string(dir), std::move(line), std::nullopt});
+  }
 }
 
 void FactsRecorder::add_anomaly(AnomalyFacts anomaly) {
@@ -248,7 +262,7 @@ void FactsRecorder::record(const smtp::Event& event, Clock::time_point now) {
 
 void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point now) {
   last_command_ = now;
-  add_transcript(now, "c>s", c.transcript_line);
+  add_transcript_taking(now, "c>s", c.command.transcript_line());
   const auto& cmd = c.command;
   Clock::duration limit = timeouts_.command;
   bool ends_message = false;
@@ -271,8 +285,8 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       close_transaction();
       auto& m = current_message(true);
       m.mail_sent = true;  // past the messages cap, the reused message's too
-      if (fits_envelope_budget(cmd.path.size())) {
-        m.mail_from = cmd.path;
+      if (fits_envelope_budget(cmd.path().size())) {
+        m.mail_from = cmd.path();
       }
       break;
     }
@@ -280,8 +294,8 @@ void FactsRecorder::on_command(const smtp::ClientCommand& c, Clock::time_point n
       // A recipient past the cap is in neither rcpt_to nor rcpt_refused: only the
       // recipients_capped anomaly says that there were more.
       if (auto& rcpts = current_message().rcpt_to; rcpts.size() < max_recipients_per_message) {
-        if (fits_envelope_budget(per_value_bytes + cmd.path.size())) {
-          rcpts.push_back(cmd.path);
+        if (fits_envelope_budget(per_value_bytes + cmd.path().size())) {
+          rcpts.emplace_back(cmd.path());
           push_pending({now, limit, reply_to_what(cmd), false, false, std::nullopt,
                         Pending::Recipient{*open_message_, rcpts.size() - 1}});
           return;
@@ -516,7 +530,7 @@ void FactsRecorder::said_to_sender(std::string_view line, Clock::time_point now)
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
     line.remove_suffix(1);
   }
-  add_transcript(now, "s>c", "[hopscope] " + std::string(line));
+  add_transcript_taking(now, "s>c", "[hopscope] " + std::string(line));
 }
 
 void FactsRecorder::chunk_arrived(std::size_t bytes, Clock::time_point now) {

@@ -109,8 +109,12 @@ class FactsRecorder {
   // reached DATA or BDAT sent no message (an address probe, all recipients refused) and is not kept
   // as one.
   void close_transaction();
+  // Whether a line of `line_bytes` still fits in the transcript; counted as dropped if not.
+  bool transcript_admits(std::size_t line_bytes);
   void add_transcript(Clock::time_point now, std::string_view dir, std::string_view line,
                       std::optional<std::uint64_t> data_bytes = std::nullopt);
+  // The same for a line built for it (a command's transcript line): moved, not copied.
+  void add_transcript_taking(Clock::time_point now, std::string_view dir, std::string&& line);
   void on_command(const smtp::ClientCommand& c, Clock::time_point now);
   void on_reply(const smtp::ServerReply& r, Clock::time_point now);
   // The first EHLO reply's capability lines and whether it offers STARTTLS (RFC 3207 §4).

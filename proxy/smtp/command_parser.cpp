@@ -48,9 +48,10 @@ std::vector<std::string_view> split_spaces(std::string_view s) {
 
 // RFC 5321 §4.1.2 "FROM:" / "TO:" Reverse-path / Forward-path, then parameters (§4.1.1.11).
 // Tolerates spaces after the colon (widely sent, e.g. by older Exchange) but records no guess:
-// a missing prefix or an unclosed "<" is an error.
-void parse_path(Command& c, std::string_view prefix, const char* error) {
-  std::string_view rest = c.args;
+// a missing prefix or an unclosed "<" is an error. `rest` views c.raw; the Command keeps
+// offsets into it.
+void parse_path(Command& c, std::string_view rest, std::string_view prefix, const char* error,
+                std::size_t& path_at, std::size_t& path_size, std::size_t& params_at) {
   while (!rest.empty() && is_word_break(rest.front())) {
     rest.remove_prefix(1);  // "MAIL  FROM:<a>": Postfix skips the white space too
   }
@@ -62,6 +63,9 @@ void parse_path(Command& c, std::string_view prefix, const char* error) {
   while (!rest.empty() && is_word_break(rest.front())) {
     rest.remove_prefix(1);
   }
+  const auto offset = [&c](std::string_view part) {
+    return static_cast<std::size_t>(part.data() - c.raw.data());
+  };
   std::size_t end = 0;
   if (!rest.empty() && rest.front() == '<') {
     const std::size_t close = rest.find('>');
@@ -69,15 +73,15 @@ void parse_path(Command& c, std::string_view prefix, const char* error) {
       c.error = error;
       return;
     }
-    c.path = std::string(rest.substr(1, close - 1));
+    path_at = offset(rest) + 1;
+    path_size = close - 1;
     end = close + 1;
   } else {
     end = std::min(find_word_break(rest), rest.size());
-    c.path = std::string(rest.substr(0, end));
+    path_at = offset(rest);
+    path_size = end;
   }
-  for (std::string_view param : split_spaces(rest.substr(end))) {
-    c.params.emplace_back(param);
-  }
+  params_at = offset(rest) + end;
 }
 
 // 1*DIGIT that fits in 64 bits.
@@ -102,7 +106,7 @@ std::optional<std::uint64_t> parse_size(std::string_view digits) {
 
 // RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]; chunk-size = 1*DIGIT.
 void parse_bdat(Command& c) {
-  const std::vector<std::string_view> words = split_spaces(c.args);
+  const std::vector<std::string_view> words = split_spaces(c.args());
   if (words.empty() || words.size() > 2 || (words.size() == 2 && !iequals(words[1], "LAST"))) {
     c.error = "bdat_size_invalid";
     return;
@@ -120,7 +124,7 @@ void parse_bdat(Command& c) {
 // Exchange's XEXCH50 blob-size auth-level: after a 354 the sender sends exactly blob-size
 // bytes of binary MAPI properties, answered by one more reply.
 void parse_xexch50(Command& c) {
-  const std::vector<std::string_view> words = split_spaces(c.args);
+  const std::vector<std::string_view> words = split_spaces(c.args());
   c.bdat_size = words.empty() ? std::nullopt : parse_size(words[0]);
   if (!c.bdat_size) {
     c.error = "xexch50_size_invalid";
@@ -205,7 +209,7 @@ Command parse_command_taking(std::string&& taken) {
     c.verb += ascii_upper(ch);
   }
   if (space != std::string_view::npos) {
-    c.args = std::string(line.substr(space + 1));
+    c.args_at_ = space + 1;
   }
   for (const VerbKind& vk : verbs) {
     if (vk.verb == c.verb) {
@@ -213,13 +217,12 @@ Command parse_command_taking(std::string&& taken) {
       break;
     }
   }
-  c.transcript_line = c.raw;
   switch (c.kind) {
     case CommandKind::mail:
-      parse_path(c, "FROM:", "mail_syntax");
+      parse_path(c, c.args(), "FROM:", "mail_syntax", c.path_at_, c.path_size_, c.params_at_);
       break;
     case CommandKind::rcpt:
-      parse_path(c, "TO:", "rcpt_syntax");
+      parse_path(c, c.args(), "TO:", "rcpt_syntax", c.path_at_, c.path_size_, c.params_at_);
       break;
     case CommandKind::bdat:
       parse_bdat(c);
@@ -229,13 +232,11 @@ Command parse_command_taking(std::string&& taken) {
       break;
     case CommandKind::auth: {
       // RFC 4954 §4: AUTH mechanism [initial-response]; only the mechanism may be logged.
-      const std::vector<std::string_view> words = split_spaces(c.args);
+      const std::vector<std::string_view> words = split_spaces(c.args());
       if (words.size() > 1) {
         c.secret = true;
-        // words view c.args, which starts after the verb's first word break.
-        const auto mech_end =
-            space + 1 + static_cast<std::size_t>(words[0].data() - c.args.data()) + words[0].size();
-        c.transcript_line = std::string(line.substr(0, mech_end)) + " <redacted>";
+        // words view c.raw: the transcript keeps the line up to the mechanism's end.
+        c.redact_at_ = static_cast<std::size_t>(words[0].data() - line.data()) + words[0].size();
       }
       break;
     }
@@ -249,9 +250,23 @@ Command sasl_response(std::string_view line) {
   Command c;
   c.kind = CommandKind::auth_response;
   c.raw = std::string(line);
-  c.secret = true;
-  c.transcript_line = "<redacted>";
+  c.redact();
   return c;
+}
+
+std::vector<std::string_view> Command::params() const {
+  return params_at_ == none ? std::vector<std::string_view>()
+                            : split_spaces(std::string_view(raw).substr(params_at_));
+}
+
+std::string Command::transcript_line() const {
+  if (redact_at_ == none) {
+    return raw;
+  }
+  if (redact_at_ == 0) {
+    return "<redacted>";
+  }
+  return std::string(std::string_view(raw).substr(0, redact_at_)) + " <redacted>";
 }
 
 }  // namespace hopscope::smtp

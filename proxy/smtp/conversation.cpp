@@ -50,32 +50,39 @@ void Conversation::feed_server(std::string_view bytes) {
     return;
   }
   server_parser_.feed(bytes);
+  // Each event is read in place and dropped once handled: a Reply is moved only into its
+  // ServerReply.
   while (!tls_) {
-    std::optional<ReplyEvent> event = server_parser_.next();
-    if (!event) {
+    ReplyEvent* event = server_parser_.peek();
+    if (event == nullptr) {
       return;
     }
-    if (auto* reply = std::get_if<Reply>(&*event)) {
-      on_reply(std::move(*reply));
-    } else if (auto* bad = std::get_if<MalformedReply>(&*event)) {
-      anomaly(Direction::server_to_client, "malformed_reply",
-              bad->reason + ": " + capped(bad->lines.back()));
-      // Never guessed: code 0, lines verbatim. It still answers the oldest command, as the
-      // sender will take it as a (failed) reply (Postfix smtp_chat.c does the same).
-      Reply as_is;
-      as_is.lines = std::move(bad->lines);
-      on_reply(std::move(as_is));
-    } else if (auto* too_long = std::get_if<ReplyTooLong>(&*event)) {
-      anomaly(Direction::server_to_client, "reply_too_long",
-              "code " + std::to_string(too_long->code) + " past " +
-                  std::to_string(too_long->max_lines) + " lines or " +
-                  std::to_string(too_long->max_bytes) + " bytes");
-    } else if (auto* line = std::get_if<LineTooLong>(&*event)) {
-      anomaly(Direction::server_to_client, "line_too_long",
-              "limit " + std::to_string(line->limit) + ": " + capped(line->prefix));
-    } else if (auto* bare = std::get_if<ReplyBareLf>(&*event)) {
-      anomaly(Direction::server_to_client, "bare_lf", bare->line);
-    }
+    on_reply_event(*event);
+    server_parser_.drop_front();
+  }
+}
+
+void Conversation::on_reply_event(ReplyEvent& event) {
+  if (auto* reply = std::get_if<Reply>(&event)) {
+    on_reply(std::move(*reply));
+  } else if (auto* bad = std::get_if<MalformedReply>(&event)) {
+    anomaly(Direction::server_to_client, "malformed_reply",
+            bad->reason + ": " + capped(bad->lines.back()));
+    // Never guessed: code 0, lines verbatim. It still answers the oldest command, as the
+    // sender will take it as a (failed) reply (Postfix smtp_chat.c does the same).
+    Reply as_is;
+    as_is.lines = std::move(bad->lines);
+    on_reply(std::move(as_is));
+  } else if (auto* too_long = std::get_if<ReplyTooLong>(&event)) {
+    anomaly(Direction::server_to_client, "reply_too_long",
+            "code " + std::to_string(too_long->code) + " past " +
+                std::to_string(too_long->max_lines) + " lines or " +
+                std::to_string(too_long->max_bytes) + " bytes");
+  } else if (auto* line = std::get_if<LineTooLong>(&event)) {
+    anomaly(Direction::server_to_client, "line_too_long",
+            "limit " + std::to_string(line->limit) + ": " + capped(line->prefix));
+  } else if (auto* bare = std::get_if<ReplyBareLf>(&event)) {
+    anomaly(Direction::server_to_client, "bare_lf", bare->line);
   }
 }
 
@@ -182,8 +189,7 @@ void Conversation::on_client_line(LineEvent event) {
     // AUTH) makes them look like commands: still secrets (DESIGN §5). (raw is the line.)
     if (sasl_lines_left_ > 0 && command.kind == CommandKind::other &&
         looks_like_sasl_response(command.raw)) {
-      command.secret = true;
-      command.transcript_line = "<redacted>";
+      command.redact();
       --sasl_lines_left_;
     } else {
       // AUTH LOGIN sends at most two responses unasked (user name, password); PLAIN one.
@@ -193,12 +199,12 @@ void Conversation::on_client_line(LineEvent event) {
     sasl_lines_left_ = 1;  // a response the server then refuses may be followed by the next
   }
   if (bare_lf) {
-    anomaly(Direction::client_to_server, "bare_lf", command.transcript_line);
+    anomaly(Direction::client_to_server, "bare_lf", command.transcript_line());
   }
   if (too_long) {
     anomaly(Direction::client_to_server, "line_too_long",
             "limit " + std::to_string(limit) +
-                (command.secret ? std::string() : ": " + capped(command.transcript_line)));
+                (command.secret ? std::string() : ": " + capped(command.transcript_line())));
   }
   if (sasl) {
     emit_command(std::move(command));
@@ -211,7 +217,7 @@ void Conversation::on_client_line(LineEvent event) {
     command.bdat_size.reset();
   }
   if (!command.error.empty()) {
-    anomaly(Direction::client_to_server, command.error, command.transcript_line);
+    anomaly(Direction::client_to_server, std::string(command.error), command.transcript_line());
   }
   const CommandKind kind = command.kind;
   const std::optional<std::uint64_t> bdat_size = command.bdat_size;
@@ -257,8 +263,8 @@ void Conversation::on_client_line(LineEvent event) {
 }
 
 void Conversation::emit_command(Command&& command) {
-  // The event gets a copy, the reply it awaits the original: built in place, moved once.
-  out_.emplace_back(ClientCommand{command, command.transcript_line});
+  // The event gets a copy (raw is its only allocation), the reply it awaits the original.
+  out_.emplace_back(std::in_place_type<ClientCommand>, ClientCommand{command});
   if (command.kind == CommandKind::data) {
     data_command_ = command;
   } else if (command.kind == CommandKind::xexch50) {
@@ -343,7 +349,7 @@ void Conversation::emit_reply(Reply&& reply, Command* in_reply_to, bool after_co
   event.after_content = after_content;
 }
 
-void Conversation::on_reply(Reply reply) {
+void Conversation::on_reply(Reply&& reply) {
   if (!banner_seen_) {
     banner_seen_ = true;
     emit_reply(std::move(reply), nullptr, false);

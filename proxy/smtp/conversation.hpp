@@ -36,10 +36,9 @@ enum class Direction { client_to_server, server_to_client };
 
 [[nodiscard]] const char* to_string(Direction dir);  // "c>s" | "s>c"
 
-// A command line from the sender. transcript_line: the raw line, AUTH payload redacted.
+// A command line from the sender (command.transcript_line(): the line, AUTH payload redacted).
 struct ClientCommand {
   Command command;
-  std::string transcript_line;
   friend bool operator==(const ClientCommand&, const ClientCommand&) = default;
 };
 
@@ -123,7 +122,9 @@ class Conversation {
   void drain_framer();
   // The XEXCH50 blob is complete: its end is said and its second reply awaited.
   void finish_blob();
-  void on_reply(Reply reply);
+  // One event of the server's parser; a Reply in it is moved from.
+  void on_reply_event(ReplyEvent& event);
+  void on_reply(Reply&& reply);
   // Queues a ServerReply; in_reply_to (moved from) is null for none.
   void emit_reply(Reply&& reply, Command* in_reply_to, bool after_content);
   void anomaly(Direction dir, std::string kind, std::string_view detail);

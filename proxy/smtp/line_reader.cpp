@@ -1,15 +1,26 @@
 #include "proxy/smtp/line_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <utility>
 
 namespace hopscope::smtp {
+namespace {
+
+constexpr std::size_t initial_capacity = 256;
+
+}  // namespace
 
 LineReader::LineReader(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
 
 void LineReader::feed(std::string_view bytes) {
   compact();
+  if (buffer_.capacity() < initial_capacity) {
+    // Room for a few lines at once (an EHLO reply is a few hundred bytes): growing from the
+    // first line's size would reallocate two or three times per session.
+    buffer_.reserve(std::max(initial_capacity, buffer_.size() + bytes.size()));
+  }
   buffer_.append(bytes);
 }
 

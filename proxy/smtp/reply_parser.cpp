@@ -75,10 +75,20 @@ void ReplyParser::feed(std::string_view bytes) {
 }
 
 std::optional<ReplyEvent> ReplyParser::next() {
+  ReplyEvent* front = peek();
+  if (front == nullptr) {
+    return std::nullopt;
+  }
+  std::optional<ReplyEvent> event(std::in_place, std::move(*front));
+  out_.pop_front();
+  return event;
+}
+
+ReplyEvent* ReplyParser::peek() {
   while (out_.empty()) {
     std::optional<LineEvent> line = reader_.next();
     if (!line) {
-      return std::nullopt;
+      return nullptr;
     }
     if (auto* too_long = std::get_if<LineTooLong>(&*line)) {
       // The prefix still tells a continuation from a last line; use it and report the cut.
@@ -93,9 +103,7 @@ std::optional<ReplyEvent> ReplyParser::next() {
     }
     on_line(std::move(complete.text));
   }
-  std::optional<ReplyEvent> event(std::in_place, std::move(out_.front()));
-  out_.pop_front();
-  return event;
+  return &out_.front();
 }
 
 void ReplyParser::on_line(std::string text) {

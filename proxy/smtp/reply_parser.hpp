@@ -83,6 +83,11 @@ class ReplyParser {
   //  @li nullopt: need more bytes.
   // Lazy: after a Reply or MalformedReply, no later byte has been examined.
   [[nodiscard]] std::optional<ReplyEvent> next();
+  // The same events read in place, for a consumer that moves out only what it keeps: the
+  // oldest not yet taken (null when more bytes are needed), then drop_front(). The pointer is
+  // valid until the next call to feed(), peek() or drop_front().
+  [[nodiscard]] ReplyEvent* peek();
+  void drop_front() { out_.pop_front(); }
 
   [[nodiscard]] std::size_t buffered() const { return reader_.buffered(); }
   [[nodiscard]] std::string take_buffered() { return reader_.take_buffered(); }

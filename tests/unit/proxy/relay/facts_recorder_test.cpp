@@ -67,8 +67,7 @@ TEST(FactsRecorder, ReplyToACommandWithoutAVerbIsNamed) {
             "the reply to the AUTH response");
   // A SASL response taken for a command (redacted by the codec): its verb is the secret.
   auto redacted = smtp::parse_command("cGFzc3dvcmQ=");
-  redacted.secret = true;
-  redacted.transcript_line = "<redacted>";
+  redacted.redact();
   EXPECT_EQ(FactsRecorder::reply_to(redacted), "the reply to the AUTH response");
   EXPECT_EQ(FactsRecorder::reply_to(smtp::parse_command("AUTH PLAIN c2VjcmV0")),
             "the reply to AUTH");

@@ -115,8 +115,9 @@ TEST(Conversation, ExchangeSessionMatchesRepliesAndUnstuffsContent) {
   EXPECT_EQ(replies[2].reply.code, 454);
   EXPECT_EQ(replies[2].reply.enhanced, "4.7.0");
   EXPECT_EQ(commands[2].command.kind, CommandKind::mail);
-  EXPECT_EQ(commands[2].command.path, "chris@contoso.com");
-  EXPECT_EQ(commands[2].command.params, (std::vector<std::string>{"SIZE=251", "BODY=8BITMIME"}));
+  EXPECT_EQ(commands[2].command.path(), "chris@contoso.com");
+  EXPECT_EQ(commands[2].command.params(),
+            (std::vector<std::string_view>{"SIZE=251", "BODY=8BITMIME"}));
   EXPECT_EQ(replies[5].reply.code, 354);
   EXPECT_EQ(replies[5].in_reply_to->kind, CommandKind::data);
   EXPECT_EQ(replies[6].reply.enhanced, "2.6.0");  // the reply after the final dot
@@ -143,9 +144,10 @@ TEST(Conversation, PipelinedRepliesMatchCommandsInOrder) {
   const auto replies = all_of<ServerReply>(events);
   ASSERT_EQ(replies.size(), 8U) << render(events);
   EXPECT_EQ(replies[2].in_reply_to->kind, CommandKind::mail);
-  EXPECT_EQ(replies[3].in_reply_to->path, "bob@example.org");
-  EXPECT_EQ(replies[3].in_reply_to->params, (std::vector<std::string>{"NOTIFY=SUCCESS,FAILURE"}));
-  EXPECT_EQ(replies[4].in_reply_to->path, "nobody@example.org");
+  EXPECT_EQ(replies[3].in_reply_to->path(), "bob@example.org");
+  EXPECT_EQ(replies[3].in_reply_to->params(),
+            (std::vector<std::string_view>{"NOTIFY=SUCCESS,FAILURE"}));
+  EXPECT_EQ(replies[4].in_reply_to->path(), "nobody@example.org");
   EXPECT_EQ(replies[4].reply.code, 550);
   EXPECT_EQ(replies[5].reply.code, 354);
   EXPECT_EQ(replies[6].in_reply_to->kind, CommandKind::data);
@@ -187,9 +189,9 @@ TEST(Conversation, VerbsSeparatedByTabsAreFramedAsPostfixDoes) {
   const auto commands = all_of<ClientCommand>(events);
   ASSERT_EQ(commands.size(), 6U) << render(events);  // EHLO AUTH MAIL RCPT DATA QUIT
   EXPECT_EQ(commands[1].command.kind, CommandKind::auth);
-  EXPECT_EQ(commands[1].command.transcript_line, "AUTH\tPLAIN <redacted>");
+  EXPECT_EQ(commands[1].command.transcript_line(), "AUTH\tPLAIN <redacted>");
   EXPECT_EQ(commands[2].command.kind, CommandKind::mail);
-  EXPECT_EQ(commands[2].command.path, "alice@example.com");
+  EXPECT_EQ(commands[2].command.path(), "alice@example.com");
   EXPECT_EQ(commands[4].command.kind, CommandKind::data);
   EXPECT_EQ(commands[5].command.kind, CommandKind::quit);
   for (const auto& anomaly : all_of<Anomaly>(events)) {
@@ -215,7 +217,7 @@ TEST(Conversation, AnomaliesOnAnAuthLineNeverQuoteTheSecret) {
       if (const auto* a = std::get_if<Anomaly>(&*e)) {
         details.push_back(a->kind + ": " + a->detail);
       } else if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
-        lines.push_back(cc->command.transcript_line);
+        lines.push_back(cc->command.transcript_line());
       }
     }
     ASSERT_FALSE(details.empty()) << "too_long=" << too_long;
@@ -248,7 +250,7 @@ TEST(Conversation, SaslResponsesSentAfterARefusedAuthAreRedacted) {
   std::vector<std::string> lines;
   while (auto e = c.next()) {
     if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
-      lines.push_back(cc->command.transcript_line);
+      lines.push_back(cc->command.transcript_line());
     }
   }
   EXPECT_EQ(lines, (std::vector<std::string>{"AUTH LOGIN", "<redacted>", "<redacted>", "XXXXXXXX",
@@ -278,7 +280,7 @@ TEST(Conversation, OverlongSaslResponseTailIsNeverACommand) {
     std::vector<CommandKind> answered;
     while (auto e = c.next()) {
       if (const auto* cc = std::get_if<ClientCommand>(&*e)) {
-        lines.push_back(cc->transcript_line);
+        lines.push_back(cc->command.transcript_line());
       } else if (const auto* r = std::get_if<ServerReply>(&*e); r && r->in_reply_to) {
         answered.push_back(r->in_reply_to->kind);
       }
@@ -336,7 +338,7 @@ TEST(Conversation, LowerCaseEximSessionIsUnderstood) {
   const auto commands = all_of<ClientCommand>(events);
   ASSERT_EQ(commands.size(), 5U);
   EXPECT_EQ(commands[0].command.verb, "EHLO");
-  EXPECT_EQ(commands[1].command.path, "carol@example.net");
+  EXPECT_EQ(commands[1].command.path(), "carol@example.net");
   EXPECT_EQ(content_of(events), "Subject: exim\r\n\r\none line\r\n");
   const auto caps = Capabilities::from_reply(all_of<ServerReply>(events)[1].reply);
   ASSERT_TRUE(caps.has_value());
@@ -380,8 +382,8 @@ TEST(Conversation, AnyPositiveIntermediateReplyIsAGoAhead) {
   const auto events = run_whole(load_transcript("data_go_ahead_3yz.txt"));
   const auto commands = all_of<ClientCommand>(events);
   ASSERT_EQ(commands.size(), 8U) << render(events);
-  EXPECT_EQ(commands[2].transcript_line, "<redacted>");
-  EXPECT_EQ(commands[3].transcript_line, "<redacted>");
+  EXPECT_EQ(commands[2].command.transcript_line(), "<redacted>");
+  EXPECT_EQ(commands[3].command.transcript_line(), "<redacted>");
   EXPECT_EQ(commands[6].command.kind, CommandKind::data);
   EXPECT_EQ(commands[7].command.kind, CommandKind::quit);
   EXPECT_EQ(content_of(events), "Subject: not a command\r\n\r\nRSET\r\nQUIT\r\n");
@@ -488,11 +490,11 @@ TEST(Conversation, AuthPayloadsNeverReachTheTranscript) {
   const auto events = run_whole(wire);
   const auto commands = all_of<ClientCommand>(events);
   ASSERT_EQ(commands.size(), 5U) << render(events);
-  EXPECT_EQ(commands[0].transcript_line, "AUTH PLAIN <redacted>");
-  EXPECT_EQ(commands[1].transcript_line, "AUTH LOGIN");
-  EXPECT_EQ(commands[2].transcript_line, "<redacted>");
+  EXPECT_EQ(commands[0].command.transcript_line(), "AUTH PLAIN <redacted>");
+  EXPECT_EQ(commands[1].command.transcript_line(), "AUTH LOGIN");
+  EXPECT_EQ(commands[2].command.transcript_line(), "<redacted>");
   EXPECT_EQ(commands[2].command.kind, CommandKind::auth_response);
-  EXPECT_EQ(commands[3].transcript_line, "<redacted>");
+  EXPECT_EQ(commands[3].command.transcript_line(), "<redacted>");
   EXPECT_EQ(commands[4].command.kind, CommandKind::quit);
   const std::string all = render(events);
   EXPECT_EQ(all.find("c2VjcmV0"), std::string::npos);
@@ -542,8 +544,8 @@ TEST(Conversation, CrRunDotLineIsReportedAndKeptAsContent) {
   EXPECT_EQ(all_of<MessageEnd>(events).size(), 1U);
   const auto commands = all_of<ClientCommand>(events);
   ASSERT_EQ(commands.size(), 5U) << render(events);  // EHLO MAIL RCPT DATA QUIT
-  EXPECT_EQ(commands[1].command.path, "alice@example.com");
-  EXPECT_EQ(commands[2].command.path, "bob@example.org");
+  EXPECT_EQ(commands[1].command.path(), "alice@example.com");
+  EXPECT_EQ(commands[2].command.path(), "bob@example.org");
   EXPECT_EQ(commands[4].command.kind, CommandKind::quit);
 }
 

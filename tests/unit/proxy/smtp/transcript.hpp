@@ -187,14 +187,15 @@ inline std::string render(const Event& event) {
       [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, ClientCommand>) {
-          o << "C " << to_string(e.command.kind) << " [" << printable(e.transcript_line) << "]";
-          if (!e.command.path.empty()) {
-            o << " path=" << printable(e.command.path);
+          o << "C " << to_string(e.command.kind) << " [" << printable(e.command.transcript_line())
+            << "]";
+          if (!e.command.path().empty()) {
+            o << " path=" << printable(e.command.path());
           }
         } else if constexpr (std::is_same_v<T, ServerReply>) {
           o << "S " << e.reply.code << " " << e.reply.enhanced << " lines=" << e.reply.lines.size()
             << " [" << (e.reply.lines.empty() ? "" : printable(e.reply.lines.back()))
-            << "] to=" << (e.in_reply_to ? printable(e.in_reply_to->transcript_line) : "-");
+            << "] to=" << (e.in_reply_to ? printable(e.in_reply_to->transcript_line()) : "-");
         } else if constexpr (std::is_same_v<T, MessageContent>) {
           o << "content " << e.bytes.size() << " [" << printable(e.bytes, 80) << "]";
         } else if constexpr (std::is_same_v<T, MessageEnd>) {
