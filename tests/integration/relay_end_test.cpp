@@ -8,8 +8,10 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <regex>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -311,51 +313,89 @@ TEST(RelayEnd, UpstreamResetMidDataIsSaidInEndDetail) {
   EXPECT_EQ(anomalies.find("final_reply_missing"), std::string::npos) << anomalies;
 }
 
-// The drain ends while upstream is still deciding on a message whose final dot it has: the
-// sender must get upstream's reply, not hopscope's 421, or it sends the message again
-// although upstream took it (RFC 1047, RFC 5321 §6.1).
-TEST(RelayEnd, DrainEndWaitsForTheReplyToAFinishedMessage) {
-  // RFC 2920 §3.1: the next transaction (or a RSET) may follow the dot in the same write.
-  for (const std::string pipelined : {"", "RSET\r\n", "MAIL FROM:<c@example.test>\r\n"}) {
-    SCOPED_TRACE("pipelined after the dot: " + pipelined);
-    std::promise<void> dot_seen;
-    std::promise<void> may_reply;
-    ScriptedUpstream upstream([&](ScriptedConnection& c) {
-      accept_envelope(c);
-      c.read_until_final_dot();
-      dot_seen.set_value();
-      may_reply.get_future().wait();
-      c.say("250 2.0.0 Ok: queued as 4XyZ1\r\n");
-      c.read_line();  // the pipelined command, or hopscope's close
-    });
-    RelayProcess relay(
-        {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"});
-    SmtpClient client(relay.host(), relay.port());
+// A drain that ends while upstream is still deciding on a message whose final dot it has:
+// upstream holds `reply` until the relay says it waits for the session.
+struct DrainBeforeTheFinalReply {
+  explicit DrainBeforeTheFinalReply(const std::string& reply)
+      : upstream([this, reply](ScriptedConnection& c) {
+          accept_envelope(c);
+          c.read_until_final_dot();
+          dot_seen.set_value();
+          may_reply.get_future().wait();
+          c.say(reply);
+          c.read_line();  // what was pipelined behind the dot, or hopscope's close
+        }),
+        relay({.upstream = upstream.address(),
+               .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"}),
+        client(relay.host(), relay.port()) {}
+  // Whatever failed, upstream's thread must not wait for ever (its join would hang the test).
+  ~DrainBeforeTheFinalReply() {
+    try {
+      may_reply.set_value();
+    } catch (const std::future_error&) {
+      // already set
+    }
+  }
+  DrainBeforeTheFinalReply(const DrainBeforeTheFinalReply&) = delete;
+  DrainBeforeTheFinalReply& operator=(const DrainBeforeTheFinalReply&) = delete;
+  DrainBeforeTheFinalReply(DrainBeforeTheFinalReply&&) = delete;
+  DrainBeforeTheFinalReply& operator=(DrainBeforeTheFinalReply&&) = delete;
+
+  // Sends a message with `after_dot` in the same write as its dot, sends SIGTERM once
+  // upstream has the dot, and lets upstream reply once the relay says it waits.
+  void drain(const std::string& after_dot) {
     (void)client.greet_and_ehlo();
     ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
     ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
     ASSERT_EQ(client.command("DATA").code, 354);
-    client.send("Subject: drain\r\n\r\nbody\r\n.\r\n" + pipelined);
-    dot_seen.get_future().wait();
+    client.send("Subject: drain\r\n\r\nbody\r\n.\r\n" + after_dot);
+    ASSERT_EQ(dot_seen.get_future().wait_for(20s), std::future_status::ready);
     ::kill(relay.process().pid(), SIGTERM);
     static const std::regex waiting("1 session is still open: waiting up to 600 s");
     const bool announced = relay.process().wait_for_line(Stream::err, waiting, 20s).has_value();
     may_reply.set_value();
     ASSERT_TRUE(announced) << relay.stderr_text();
+  }
+
+  // The relay's exit, then its one document.
+  std::optional<boost::json::object> document() {
+    const auto code = relay.process().wait(20s);
+    EXPECT_TRUE(code.has_value()) << relay.stderr_text();
+    EXPECT_EQ(code.value_or(-1), 0) << relay.stderr_text();
+    auto docs = relay.documents();
+    EXPECT_EQ(docs.size(), 1U) << relay.stderr_text();
+    if (docs.size() != 1U) {
+      return std::nullopt;
+    }
+    return std::move(docs[0]);
+  }
+
+  std::promise<void> dot_seen;
+  std::promise<void> may_reply;
+  ScriptedUpstream upstream;
+  RelayProcess relay;
+  SmtpClient client;
+};
+
+// The sender must get upstream's reply, not hopscope's 421, or it sends the message again
+// although upstream took it (RFC 1047, RFC 5321 §6.1).
+TEST(RelayEnd, DrainEndWaitsForTheReplyToAFinishedMessage) {
+  // RFC 2920 §3.1: the next transaction (or a RSET) may follow the dot in the same write.
+  for (const std::string pipelined : {"", "RSET\r\n", "MAIL FROM:<c@example.test>\r\n"}) {
+    SCOPED_TRACE("pipelined after the dot: " + pipelined);
+    DrainBeforeTheFinalReply scene("250 2.0.0 Ok: queued as 4XyZ1\r\n");
+    ASSERT_NO_FATAL_FAILURE(scene.drain(pipelined));
     SmtpReply reply;
     try {
-      reply = client.read_reply();
+      reply = scene.client.read_reply();
     } catch (const std::exception& e) {
       ADD_FAILURE() << "no reply after the dot: " << e.what();
     }
     EXPECT_EQ(reply.code, 250) << reply.raw;
-    const auto code = relay.process().wait(20s);
-    ASSERT_TRUE(code.has_value()) << relay.stderr_text();
-    EXPECT_EQ(*code, 0) << relay.stderr_text();
-    const auto docs = relay.documents();
-    ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
-    EXPECT_EQ(json_string(docs[0], "end.reason"), "shutdown");
-    const auto* messages = json_at(docs[0], "messages");
+    const auto doc = scene.document();
+    ASSERT_TRUE(doc.has_value());
+    EXPECT_EQ(json_string(*doc, "end.reason"), "shutdown");
+    const auto* messages = json_at(*doc, "messages");
     ASSERT_TRUE(messages != nullptr && messages->is_array() && !messages->as_array().empty());
     EXPECT_EQ(json_string(messages->as_array()[0].as_object(), "reply"),
               "250 2.0.0 Ok: queued as 4XyZ1");
@@ -366,39 +406,14 @@ TEST(RelayEnd, DrainEndWaitsForTheReplyToAFinishedMessage) {
 // its 221 come in one write. The sender gets both and then the end of the connection, not
 // hopscope's 421 after the 221, and the session ended as the sender meant it: quit.
 TEST(RelayEnd, DrainEndAfterThe221ToAPipelinedQuitSaysNo421) {
-  std::promise<void> dot_seen;
-  std::promise<void> may_reply;
-  ScriptedUpstream upstream([&](ScriptedConnection& c) {
-    accept_envelope(c);
-    c.read_until_final_dot();
-    dot_seen.set_value();
-    may_reply.get_future().wait();
-    c.say("250 2.0.0 Ok: queued as 4XyZ2\r\n221 2.0.0 Bye\r\n");
-    c.read_line();  // the pipelined QUIT, or hopscope's close
-  });
-  RelayProcess relay(
-      {.upstream = upstream.address(), .extra_toml = "[relay.timeouts]\ndrain = \"200ms\"\n"});
-  SmtpClient client(relay.host(), relay.port());
-  (void)client.greet_and_ehlo();
-  ASSERT_EQ(client.command("MAIL FROM:<a@example.test>").code, 250);
-  ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
-  ASSERT_EQ(client.command("DATA").code, 354);
-  client.send("Subject: drain\r\n\r\nbody\r\n.\r\nQUIT\r\n");
-  dot_seen.get_future().wait();
-  ::kill(relay.process().pid(), SIGTERM);
-  static const std::regex waiting("1 session is still open: waiting up to 600 s");
-  const bool announced = relay.process().wait_for_line(Stream::err, waiting, 20s).has_value();
-  may_reply.set_value();
-  ASSERT_TRUE(announced) << relay.stderr_text();
-  EXPECT_EQ(client.read_reply().code, 250);
-  EXPECT_EQ(client.read_reply().code, 221);
-  const auto code = relay.process().wait(20s);
-  ASSERT_TRUE(code.has_value()) << relay.stderr_text();
-  EXPECT_EQ(*code, 0) << relay.stderr_text();
-  const auto docs = relay.documents();
-  ASSERT_EQ(docs.size(), 1U) << relay.stderr_text();
-  EXPECT_EQ(json_string(docs[0], "end.reason"), "quit");
-  const std::string transcript = boost::json::serialize(*json_at(docs[0], "transcript"));
+  DrainBeforeTheFinalReply scene("250 2.0.0 Ok: queued as 4XyZ2\r\n221 2.0.0 Bye\r\n");
+  ASSERT_NO_FATAL_FAILURE(scene.drain("QUIT\r\n"));
+  EXPECT_EQ(scene.client.read_reply().code, 250);
+  EXPECT_EQ(scene.client.read_reply().code, 221);
+  const auto doc = scene.document();
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_EQ(json_string(*doc, "end.reason"), "quit");
+  const std::string transcript = boost::json::serialize(*json_at(*doc, "transcript"));
   EXPECT_EQ(transcript.find("421"), std::string::npos) << transcript;
 }
 
@@ -484,7 +499,7 @@ TEST(RelayEnd, RefusalBeforeUpstreamResetReachesTheSenderWhileTheBodyIsWritten) 
   // else its next write meets the reset first. Either way the 554 must reach the sender.
   const int flags = ::fcntl(client.fd(), F_GETFL);
   ::fcntl(client.fd(), F_SETFL, flags | O_NONBLOCK);
-  const std::string lines(64 * 1024, 'x');
+  const std::string lines(std::size_t{64} * 1024, 'x');
   std::size_t written = 0;
   constexpr std::size_t most = 256U << 20U;
   for (;;) {
@@ -492,7 +507,7 @@ TEST(RelayEnd, RefusalBeforeUpstreamResetReachesTheSenderWhileTheBodyIsWritten) 
     if (n < 0 && errno == EAGAIN) {
       break;
     }
-    ASSERT_GT(n, 0) << std::strerror(errno);
+    ASSERT_GT(n, 0) << std::error_code(errno, std::generic_category()).message();
     written += static_cast<std::size_t>(n);
     ASSERT_LT(written, most) << "the relay never stopped reading the sender";
   }
@@ -536,7 +551,7 @@ TEST(RelayEnd, TimeoutWhileUpstreamStopsReadingNamesUpstream) {
   ASSERT_EQ(client.command("RCPT TO:<u@contoso.test>").code, 250);
   ASSERT_EQ(client.command("DATA").code, 354);
   // Write until the relay stops taking bytes and then gives up on the session.
-  const std::string lines(64 * 1024, 'x');
+  const std::string lines(std::size_t{64} * 1024, 'x');
   std::size_t written = 0;
   for (;;) {
     pollfd p{client.fd(), POLLOUT, 0};

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -187,6 +188,12 @@ bool running(pid_t pid) {
 std::string tail(const fs::path& log, std::size_t bytes) {
   const auto text = read_text(log);
   return text.size() > bytes ? text.substr(text.size() - bytes) : text;
+}
+
+double thread_cpu_us() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
 }
 
 std::optional<std::uint64_t> cpu_ticks(pid_t pid) {

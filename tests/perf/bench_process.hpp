@@ -33,6 +33,8 @@ bool running(pid_t pid);
 // The last bytes of a log, for error messages.
 std::string tail(const std::filesystem::path& log, std::size_t bytes = 600);
 
+// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in microseconds.
+double thread_cpu_us();
 // utime + stime of the whole process (all threads) in clock ticks, from /proc/<pid>/stat.
 std::optional<std::uint64_t> cpu_ticks(pid_t pid);
 // Busy time of the whole machine in clock ticks (/proc/stat "cpu": user + nice + system +

@@ -3,7 +3,6 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <ctime>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -16,12 +15,6 @@
 
 namespace hopscope::bench {
 namespace {
-
-double thread_cpu_us() {
-  timespec t{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
-}
 
 std::string file_system_name(const std::filesystem::path& folder) {
   struct statfs s {};

@@ -2,20 +2,15 @@
 
 #include <algorithm>
 #include <array>
-#include <ctime>
 #include <memory>
 #include <string>
 
 #include <openssl/evp.h>
 
+#include "bench_process.hpp"
+
 namespace hopscope::bench {
 namespace {
-
-double thread_cpu_us() {
-  timespec t{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
-}
 
 constexpr std::size_t chunk_bytes = std::size_t{16} * 1024;
 
