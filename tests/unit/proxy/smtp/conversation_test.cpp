@@ -209,7 +209,10 @@ TEST(Conversation, AnomaliesOnAnAuthLineNeverQuoteTheSecret) {
     Conversation c(limits);
     c.feed_server("220 mx\r\n");
     const std::string padding = too_long ? std::string(100, 'A') : std::string();
-    c.feed_client("AUTH PLAIN " + secret + padding + (too_long ? "\r\n" : "\n"));
+    std::string line = "AUTH PLAIN " + secret;
+    line += padding;
+    line += too_long ? "\r\n" : "\n";
+    c.feed_client(line);
     c.feed_server("235 2.7.0 Authentication successful\r\n");
     std::vector<std::string> details;
     std::vector<std::string> lines;
