@@ -1,8 +1,9 @@
 #pragma once
-// One relayed SMTP session (DESIGN.md §2 passthrough): a coroutine that owns the sender's
-// socket and the upstream socket, relays bytes unmodified in both directions, lets the SMTP
-// codec and the TLS observer watch copies, and hands the facts to the audit pipeline when
-// it ends. Never throws; every wait has a deadline (FactsRecorder::deadline()).
+// One relayed SMTP session (DESIGN.md §2 passthrough): owns the sender's socket and the
+// upstream socket on one io_context thread, relays bytes unmodified in both directions, lets
+// the SMTP codec and the TLS observer watch copies, and hands the facts to the audit pipeline
+// when it ends. Completion handlers on the common path, coroutines for the rare ones (see
+// session.cpp). Never throws; every wait has a deadline (FactsRecorder::deadline()).
 
 #include <memory>
 #include <string>
